@@ -1,0 +1,218 @@
+"""Recipes → Docker images, content-hashed so that an unchanged recipe or task is a cache hit.
+
+Layers: base (debootstrap or FROM) → environment (venv + Python packages, shared by
+tasks with equal environments) → task (repository at its base commit + setup).
+Hidden tests are never part of any image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+
+from bashenv.errors import ImageBuildError
+from bashenv.images.engine import LABEL, client
+from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
+from bashenv.task.model import Task
+from bashenv.task.source import export_base_repo, file_lock, resolve_commit
+
+log = logging.getLogger("bashenv.images")
+
+# A non-interactive shell environment: no pagers, no prompts, no progress bars.
+QUIET_ENV = {
+    "LANG": "C.UTF-8",
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "MANPAGER": "cat",
+    "PIP_PROGRESS_BAR": "off",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "TQDM_DISABLE": "1",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "GIT_TERMINAL_PROMPT": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+GITIGNORE = "__pycache__/\n*.py[co]\n.pytest_cache/\n*.egg-info/\n"
+
+
+@dataclass(frozen=True)
+class TaskImage:
+    tag: str
+    base_sha: str  # the one commit of the repository inside the image
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps([RECIPE_VERSION, *parts], sort_keys=True).encode()).hexdigest()
+
+
+def _image_labels(tag: str) -> dict[str, str] | None:
+    try:
+        return client().images.get(tag).labels or {}
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def ca_bundle() -> Path | None:
+    """The host's CA bundle, for pip behind a TLS-intercepting proxy (PIP_CERT etc. win)."""
+    for var in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        if os.environ.get(var) and Path(os.environ[var]).is_file():
+            return Path(os.environ[var])
+    default = Path("/etc/ssl/certs/ca-certificates.crt")
+    return default if default.is_file() else None
+
+
+def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) -> None:
+    """Build `context` (its Dockerfile) as `tag`; errors name `what` and the failing step."""
+    step = "(before the first step)"
+    tail: list[str] = []
+    try:
+        for chunk in client().api.build(
+            path=str(context), tag=tag, rm=True, forcerm=True, network_mode="host",
+            labels={LABEL: "image", **labels}, decode=True,
+        ):
+            if "stream" in chunk:
+                line = chunk["stream"].rstrip()
+                if line.startswith("Step "):
+                    step = line
+                if line:
+                    tail = [*tail[-19:], line]
+                    log.debug("%s: %s", what, line)
+            if "error" in chunk:
+                output = "\n".join(tail[-10:])
+                raise ImageBuildError(
+                    f"building {what} failed at {step}: {chunk['error'].strip()}\n{output}"
+                )
+    except docker.errors.APIError as exc:
+        raise ImageBuildError(f"building {what} failed at {step}: {exc.explanation}") from None
+
+
+def _debootstrap_base(recipe: BaseRecipe) -> None:
+    spec = recipe.debootstrap
+    assert spec is not None
+    if shutil.which("debootstrap") is None:
+        raise ImageBuildError(f"base {recipe.name}: debootstrap is not installed "
+                              "(scripts/bootstrap.sh installs it)")
+    with tempfile.TemporaryDirectory(prefix="bashenv-rootfs-", dir="/var/tmp") as tmp:
+        root, tarball = Path(tmp, "root"), Path(tmp, "root.tar")
+        cmd = ["debootstrap", f"--variant={spec.variant}"]
+        if spec.packages:
+            cmd.append("--include=" + ",".join(spec.packages))
+        cmd += [spec.suite, str(root), spec.mirror]
+        log.info("base %s: %s", recipe.name, " ".join(cmd))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+            raise ImageBuildError(f"base {recipe.name}: debootstrap failed:\n{tail}")
+        shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
+        shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
+        subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."], check=True)
+        repo, tag = recipe.tag.split(":")
+        client().api.import_image(
+            src=str(tarball), repository=repo, tag=tag,
+            changes=[f"LABEL {LABEL}=image", "ENV LANG=C.UTF-8", 'CMD ["sleep", "infinity"]'],
+        )
+
+
+def _from_base(recipe: BaseRecipe) -> None:
+    with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
+        lines = [f"FROM {recipe.from_image}", *(f"RUN {cmd}" for cmd in recipe.run)]
+        Path(tmp, "Dockerfile").write_text("\n".join(lines) + "\n")
+        _docker_build(Path(tmp), recipe.tag, f"base {recipe.name}", {})
+
+
+def build_base(recipe: BaseRecipe) -> tuple[str, bool]:
+    """(tag, built?) for a base recipe; skipped when an image of its hash exists."""
+    with file_lock(f"image-{recipe.tag.replace('/', '_').replace(':', '_')}"):
+        if _image_labels(recipe.tag) is not None:
+            return recipe.tag, False
+        (_debootstrap_base if recipe.debootstrap else _from_base)(recipe)
+        return recipe.tag, True
+
+
+def _env_tag(task: Task, base_tag: str) -> str:
+    env = task.environment
+    return "bashenv/env:" + _digest(base_tag, env.python_packages, env.env)[:16]
+
+
+def _env_dockerfile(task: Task, base_tag: str, context: Path) -> str:
+    env = task.environment
+    envs = {**QUIET_ENV, "VIRTUAL_ENV": "/opt/venv", **env.env}
+    lines = [
+        f"FROM {base_tag}",
+        "ENV " + " ".join(f"{k}={json.dumps(v)}" for k, v in envs.items()),
+        "COPY gitignore /etc/bashenv-gitignore",
+        "RUN git config --system core.excludesFile /etc/bashenv-gitignore"
+        " && git config --system safe.directory '*'"
+        " && git config --system init.defaultBranch main"
+        " && python3 -m venv --system-site-packages /opt/venv",
+        'ENV PATH="/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
+    ]
+    (context / "gitignore").write_text(GITIGNORE)
+    if env.python_packages:
+        bundle = ca_bundle()
+        cert = ""
+        if bundle:
+            shutil.copy(bundle, context / "ca.crt")
+            lines.append("COPY ca.crt /tmp/bashenv-ca.crt")
+            cert = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
+                    "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
+        pkgs = " ".join(json.dumps(p) for p in env.python_packages)
+        lines.append(f"RUN {cert}pip install --no-cache-dir {pkgs} && rm -f /tmp/bashenv-ca.crt")
+    return "\n".join(lines) + "\n"
+
+
+def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
+    tag = _env_tag(task, base_tag)
+    with file_lock("image-" + tag.replace("/", "_").replace(":", "_")):
+        if _image_labels(tag) is not None:
+            return tag, False
+        with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
+            Path(tmp, "Dockerfile").write_text(_env_dockerfile(task, base_tag, Path(tmp)))
+            _docker_build(Path(tmp), tag, f"environment of task {task.id}", {})
+        return tag, True
+
+
+def _task_tag(task: Task, env_tag: str, source_sha: str) -> str:
+    key = _digest(env_tag, source_sha, task.environment.setup, task.workdir)
+    return f"bashenv/task-{task.id.lower()}:{key[:16]}"
+
+
+def build_task_image(task: Task) -> tuple[TaskImage, int]:
+    """The task's image (built when missing) and how many images were built on the way."""
+    base_tag, built_base = build_base(load_recipe(task.environment.base))
+    env_tag, built_env = build_env(task, base_tag)
+    _, source_sha = resolve_commit(task)
+    tag = _task_tag(task, env_tag, source_sha)
+    with file_lock("image-" + tag.replace("/", "_").replace(":", "_")):
+        labels = _image_labels(tag)
+        if labels is not None:
+            return TaskImage(tag, labels["bashenv.base_sha"]), int(built_base) + int(built_env)
+        with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
+            context = Path(tmp)
+            base_sha = export_base_repo(task, context / "repo")
+            lines = [f"FROM {env_tag}", f"COPY repo/ {task.workdir}/", f"WORKDIR {task.workdir}"]
+            lines += [f"RUN {cmd}" for cmd in task.environment.setup]
+            lines.append('CMD ["sleep", "infinity"]')
+            (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+            _docker_build(context, tag, f"task {task.id}",
+                          {"bashenv.task": task.id, "bashenv.base_sha": base_sha})
+        return TaskImage(tag, base_sha), int(built_base) + int(built_env) + 1
+
+
+def ensure_task_image(task: Task) -> TaskImage:
+    return build_task_image(task)[0]
+
+
+def build_images(tasks: Iterable[Task]) -> dict[str, int]:
+    """Build what is missing for many tasks; returns task id → images built for it."""
+    return {task.id: build_task_image(task)[1] for task in tasks}

@@ -1,0 +1,41 @@
+"""One shared Docker client, labels, and a clear error when no engine answers."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import docker
+import docker.errors
+
+from bashenv.errors import DockerUnavailable
+
+LABEL = "bashenv"  # every container/image bashenv creates carries this label key
+_client: docker.DockerClient | None = None
+_lock = threading.Lock()
+
+
+def client() -> docker.DockerClient:
+    """The process-wide Docker client; raises DockerUnavailable with a fix when no engine answers."""
+    global _client
+    with _lock:
+        if _client is None:
+            try:
+                candidate = docker.from_env(timeout=120)
+                candidate.ping()
+            except Exception as exc:
+                host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+                raise DockerUnavailable(
+                    f"No Docker engine answers at {host} ({type(exc).__name__}). "
+                    "Start one with scripts/bootstrap.sh (installs docker.io and starts dockerd)."
+                ) from exc
+            _client = candidate
+        return _client
+
+
+def image_exists(tag: str) -> bool:
+    try:
+        client().images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False

@@ -1,0 +1,47 @@
+"""Command output: capped to head + tail while streaming, then cleaned into text."""
+
+from __future__ import annotations
+
+import re
+
+ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class CappedBuffer:
+    """Keeps the first and last `limit // 2` bytes of a stream of any size, counting the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(1, limit // 2)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.cut = 0
+
+    def add(self, data: bytes) -> None:
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if not data:
+            return
+        self.tail += data
+        excess = len(self.tail) - self.half
+        if excess > 0:
+            self.cut += excess
+            del self.tail[:excess]
+
+    @property
+    def truncated(self) -> bool:
+        return self.cut > 0
+
+    def text(self) -> str:
+        if not self.cut:
+            return clean(bytes(self.head + self.tail))
+        note = f"\n[... {self.cut} bytes of output cut; showing the first and last {self.half} ...]\n"
+        return clean(bytes(self.head)) + note + clean(bytes(self.tail))
+
+
+def clean(data: bytes) -> str:
+    """Bytes → text: ANSI sequences stripped, CRLF normalised, undecodable bytes replaced."""
+    text = ANSI.sub(b"", data).decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return CONTROL.sub("", text)

@@ -1,0 +1,235 @@
+"""A persistent bash session in a container, driven with pexpect over the exec socket.
+
+The shell is an interactive `bash --noediting` on a tty attached through the Docker
+API (no `docker` CLI process per session). Each command is sent as one ANSI-C quoted
+`eval`, so heredocs and multi-line input arrive whole and a syntax error returns rc 2
+instead of hanging. The end of a command is seen by a marker that PROMPT_COMMAND
+prints with a per-session nonce, the command's sequence number, `$?` and `$PWD`:
+it still fires after Ctrl-C, and PWD lets a restarted shell resume in place.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+import pexpect
+from pexpect.fdpexpect import fdspawn
+
+from bashenv.errors import SandboxError
+from bashenv.images.engine import client
+from bashenv.sandbox.container import Container
+from bashenv.sandbox.output import CappedBuffer
+
+CHUNK = 1 << 16
+LINE = 900  # physical line length we send; the tty's canonical buffer holds 4095
+INTERRUPT_GRACE = 3.0  # seconds a command gets to stop after Ctrl-C before the shell is replaced
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    output: str
+    exit_code: int
+    timed_out: bool = False
+    truncated: bool = False
+    restarted: bool = False
+    duration: float = 0.0
+
+
+def ansi_c_quote(command: str, line: int = LINE) -> str:
+    """`command` as $'...' words joined by backslash-newlines, all printable ASCII."""
+    tokens = []
+    for byte in command.encode("utf-8", errors="surrogateescape"):
+        char = chr(byte)
+        if char in "\\'":
+            tokens.append("\\" + char)
+        elif 32 <= byte < 127:
+            tokens.append(char)
+        else:
+            tokens.append(f"\\x{byte:02x}")
+    words, current = [], ""
+    for token in tokens:
+        if len(current) + len(token) > line:
+            words.append(current)
+            current = ""
+        current += token
+    words.append(current)
+    return "\\\n".join(f"$'{w}'" for w in words)
+
+
+class BashSession:
+    """One bash whose cwd, variables and functions persist between `run` calls."""
+
+    def __init__(self, box: Container, *, env: dict[str, str] | None = None, user: str = "",
+                 output_chars: int = 20000) -> None:
+        self.box = box
+        self.user = user
+        self.output_chars = output_chars
+        self.cwd = box.spec.workdir
+        self._env = env or {}
+        self._nonce = secrets.token_hex(6)
+        self._seq = 0
+        self._marker = re.compile(
+            rb"\n?\x1fBASHENV:" + self._nonce.encode()
+            + rb":(\d*):(-?\d+):(\d+):([^\x1f\n]*)\x1f\r?\n"
+        )
+        self._exec_id: str | None = None
+        self._sock: Any = None
+        self._child: fdspawn | None = None
+        self._shell_pid = 0
+        self._start()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        marker = (r'__bashenv_rc=$?; printf "\n\037BASHENV:%s:%s:%s:%s:%s\037\n" '
+                  f'{self._nonce} "${{__bashenv_seq-}}" "$__bashenv_rc" "$$" "$PWD"')
+        env = {"TERM": "dumb", "PS1": "", "PS2": "", "PROMPT_COMMAND": marker,
+               "HISTFILE": "/dev/null", **self._env}
+        api = client().api
+        try:
+            self._exec_id = api.exec_create(
+                self.box.id, ["bash", "--noediting", "--norc", "--noprofile", "-i"],
+                stdin=True, tty=True, environment=env, workdir=self.box.spec.workdir,
+                user=self.user,
+            )["Id"]
+            self._sock = api.exec_start(self._exec_id, tty=True, socket=True)
+        except docker.errors.APIError as exc:
+            raise SandboxError(
+                f"cannot start a shell: {self.box.why_dead() or exc.explanation}") from None
+        raw = getattr(self._sock, "_sock", self._sock)
+        self._child = fdspawn(raw.fileno(), timeout=None)
+        self._child.delaybeforesend = None
+        self._apply_settings()
+
+    def _apply_settings(self) -> None:
+        """Harness settings; re-applied when the agent replaces the shell (`exec bash`)."""
+        setup = (f"set +o emacs +o vi; stty -echo -onlcr 2>/dev/null; PS1= PS2=; "
+                 f"readonly PS1 PS2 PROMPT_COMMAND 2>/dev/null; "
+                 f"cd -- {ansi_c_quote(self.cwd)} 2>/dev/null; :")
+        result = self._roundtrip(setup, timeout=20, allow_restart=False)
+        if result.timed_out:
+            raise SandboxError(f"the shell in {self.box.id[:12]} did not start: {result.output!r}")
+
+    def close(self) -> None:
+        if self._child is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+            self._child = None
+
+    def _kill_shell(self) -> None:
+        """Kill the shell's whole session (background jobs too) from a separate exec."""
+        if self._shell_pid:
+            try:
+                self.box.exec(["sh", "-c", f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"],
+                              user="root", timeout=10)
+            except SandboxError:
+                pass
+        self.close()
+
+    def _restart(self, why: str) -> str:
+        self._kill_shell()
+        reason = self.box.why_dead()
+        if reason:
+            raise SandboxError(f"{why}; {reason}")
+        self._start()
+        return (f"\n[bashenv: {why}; a new shell was started in {self.cwd} "
+                "(shell variables, functions and background jobs were lost)]")
+
+    # -- commands --------------------------------------------------------------------------
+
+    def run(self, command: str, timeout: float) -> CommandResult:
+        """Run one command (any bash, multi-line included) and wait at most `timeout` s."""
+        if self._child is None:
+            self._start()
+        return self._roundtrip(f"eval {ansi_c_quote(command)} </dev/null", timeout)
+
+    def _roundtrip(self, line: str, timeout: float, allow_restart: bool = True) -> CommandResult:
+        assert self._child is not None
+        self._seq += 1
+        seq = str(self._seq).encode()
+        started = time.monotonic()
+        buffer = CappedBuffer(self.output_chars)
+        self._child.send(f"export __bashenv_seq={self._seq}; {line}\n".encode())
+        outcome = self._read_until_marker(seq, buffer, started + timeout)
+        if outcome is not None:
+            if not allow_restart:  # the harness's own set-up: just learn the shell's pid
+                self._shell_pid = outcome[1]
+            note = self._after_marker(outcome[1])
+            return self._result(buffer, outcome, started, note=note)
+        if not allow_restart:
+            return CommandResult(buffer.text(), -1, timed_out=True)
+        if self._child is None:  # EOF: the shell exited (exit, exec sh, kill -9 $$ ...)
+            code = self._exit_code()
+            note = self._restart(f"the shell exited with code {code}")
+            return self._result(buffer, (code, 0, self.cwd), started, note=note, restarted=True)
+        # Timed out: interrupt, and replace the shell if it does not come back.
+        self._child.send(b"\x03")
+        outcome = self._read_until_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
+        note = f"\n[bashenv: command timed out after {timeout:g}s and was interrupted]"
+        if outcome is not None:
+            note += self._after_marker(outcome[1])
+            return self._result(buffer, outcome, started, note=note, timed_out=True)
+        note += self._restart("the shell did not respond to Ctrl-C")
+        return self._result(buffer, (124, 0, self.cwd), started, note=note, timed_out=True,
+                            restarted=True)
+
+    def _after_marker(self, pid: int) -> str:
+        if pid == self._shell_pid:
+            return ""
+        replaced = self._shell_pid != 0
+        self._shell_pid = pid
+        if not replaced:
+            return ""
+        self._apply_settings()
+        return "\n[bashenv: the shell was replaced; harness settings were applied again]"
+
+    def _result(self, buffer: CappedBuffer, outcome: tuple[int, int, str], started: float, *,
+                note: str = "", timed_out: bool = False, restarted: bool = False) -> CommandResult:
+        code, _, self.cwd = outcome
+        return CommandResult(buffer.text() + note, code, timed_out, buffer.truncated,
+                             restarted, time.monotonic() - started)
+
+    def _read_until_marker(self, seq: bytes, buffer: CappedBuffer,
+                           deadline: float) -> tuple[int, int, str] | None:
+        """Stream output into `buffer` until this command's marker; None on timeout or EOF."""
+        assert self._child is not None
+        pending = bytearray()
+        while True:
+            match = self._marker.search(pending)
+            while match and match.group(1) != seq:  # a stale marker: drop it and what came before
+                del pending[: match.end()]
+                match = self._marker.search(pending)
+            if match:
+                buffer.add(bytes(pending[: match.start()]))
+                cwd = match.group(4).decode("utf-8", "replace")
+                return int(match.group(2)), int(match.group(3)), cwd
+            keep = 256  # a marker may be split across reads
+            if len(pending) > keep:
+                buffer.add(bytes(pending[:-keep]))
+                del pending[:-keep]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                buffer.add(bytes(pending))
+                return None
+            try:
+                pending += self._child.read_nonblocking(CHUNK, timeout=remaining)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError):
+                buffer.add(bytes(pending))
+                self.close()
+                return None
+
+    def _exit_code(self) -> int:
+        try:
+            code = client().api.exec_inspect(self._exec_id)["ExitCode"]
+        except docker.errors.APIError:
+            return -1
+        return code if code is not None else -1

@@ -1,0 +1,148 @@
+"""The Task model: what a task YAML file may say. Exported as JSON Schema by `bashenv tasks schema`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+)
+
+SUBMIT = "submit"  # the action that ends an episode
+
+
+class FileRef(BaseModel):
+    """`{file: path}`: text read from a file next to the task YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: str = Field(description="Path relative to the task YAML file.")
+
+
+def _read_ref(value: str | FileRef, info: ValidationInfo) -> str:
+    if isinstance(value, str):
+        return value
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = base / value.file
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
+# Inline text, or {file: ...}; always a str after validation.
+TextOrFile = Annotated[str | FileRef, AfterValidator(_read_ref)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Environment(_Strict):
+    """How the task image is made."""
+
+    base: str = Field("python-bookworm", description="Name of a base recipe under images/.")
+    python_packages: list[str] = Field(
+        default_factory=list,
+        description="pip requirement strings installed into /opt/venv (shared environment layer).",
+    )
+    setup: list[str] = Field(
+        default_factory=list,
+        description="Shell commands run in the repository after checkout (task layer).",
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
+
+
+class HiddenTests(_Strict):
+    """Tests the agent never sees; added only in the grading container."""
+
+    patch: TextOrFile | None = Field(None, description="Unified diff adding/changing test files.")
+    files: dict[str, TextOrFile] = Field(
+        default_factory=dict, description="Test files written verbatim: repo path -> content."
+    )
+    fail_to_pass: list[str] = Field(
+        min_length=1, description="Test ids that fail before the fix and must pass after it."
+    )
+    pass_to_pass: list[str] = Field(
+        default_factory=list, description="Test ids that pass before and must still pass."
+    )
+    command: str = Field(
+        "python3 -m pytest", description="Test command; the runner adds its report options."
+    )
+    runner: Literal["pytest"] = Field("pytest", description="Which result parser to use.")
+    timeout: float = Field(600, gt=0, description="Seconds before the test run is killed.")
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        for path in files:
+            if path.startswith("/") or ".." in Path(path).parts:
+                raise ValueError(f"test file path must be relative inside the repo: {path!r}")
+        return files
+
+
+class Limits(_Strict):
+    """Per-episode limits; the agent is told about them in the first observation."""
+
+    command_timeout: float = Field(60, gt=0, description="Seconds one command may run.")
+    max_steps: int = Field(100, gt=0, description="Commands before the episode is truncated.")
+    episode_timeout: float = Field(3600, gt=0, description="Episode wall clock in seconds.")
+    output_chars: int = Field(20000, ge=200, description="Output kept per command (head+tail).")
+    memory: str = Field("2g", pattern=r"^\d+[kmg]?$", description="Container memory limit.")
+    cpus: float = Field(1.0, gt=0, description="CPU quota in cores.")
+    pids: int = Field(512, gt=16, description="Maximum processes in the container.")
+
+
+TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class Task(_Strict):
+    """One issue to fix: a repository at a commit, a problem statement and hidden tests."""
+
+    id: str = Field(description="Unique id: letters, digits, '_', '.', '-'.")
+    repo: str = Field(
+        description="Git URL (https://, file://, ...), path to a git repository, or a plain "
+        "directory (snapshotted into a one-commit repository). Relative to the YAML file."
+    )
+    base_commit: str = Field("HEAD", description="Commit-ish the agent starts from.")
+    problem_statement: TextOrFile = Field(description="The issue text shown to the agent.")
+    environment: Environment = Field(default_factory=Environment)
+    tests: HiddenTests
+    gold_patch: TextOrFile | None = Field(None, description="Reference fix, for validation.")
+    limits: Limits = Field(default_factory=Limits)
+    workdir: str = Field("/repo", pattern=r"^/[^\s]*$", description="Repository path in the box.")
+
+    _source_file: Path | None = PrivateAttr(None)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not TASK_ID.match(value):
+            raise ValueError(f"{value!r} is not a valid task id (letters, digits, '_', '.', '-')")
+        return value
+
+    @property
+    def source_file(self) -> Path | None:
+        return self._source_file
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source_file.parent if self._source_file else Path.cwd()
+
+    def test_ids(self) -> list[str]:
+        return [*self.tests.fail_to_pass, *self.tests.pass_to_pass]
+
+
+def json_schema() -> dict[str, Any]:
+    return Task.model_json_schema(mode="validation")
