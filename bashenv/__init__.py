@@ -1,1 +1,11 @@
-"""bashenv."""
+"""bashenv: Gymnasium environments where agents fix issues through a bash shell in Docker.
+
+Importing bashenv registers `BashSWE-v0` (gymnasium 1.x has no plugin entry points).
+"""
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+if "BashSWE-v0" not in registry:
+    register(id="BashSWE-v0", entry_point="bashenv.env.bash_swe:BashSWEEnv")

@@ -1,0 +1,186 @@
+"""The `bashenv` command line: thin wrappers over the rooms of the library."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bashenv.errors import BashenvError
+
+app = typer.Typer(help="Gymnasium environments for software-engineering agents.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+tasks_app = typer.Typer(help="List, validate and describe task files.", no_args_is_help=True)
+images_app = typer.Typer(help="Build the Docker images tasks run in.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(images_app, name="images")
+console = Console(stderr=True)
+TASKS_ARG = typer.Argument(None, help="Task file or directory (default: the bundled tasks/).")
+
+
+def _tasks(path: Path | None) -> list[Any]:
+    from bashenv.env.bash_swe import default_tasks_dir
+    from bashenv.task import load_tasks
+
+    return load_tasks(path or default_tasks_dir())
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@tasks_app.command("list")
+def tasks_list(path: Path | None = TASKS_ARG) -> None:
+    """List tasks with their repository and hidden-test counts."""
+    table = Table("id", "repo", "base", "fail→pass", "pass→pass", "file")
+    for task in _tasks(path):
+        table.add_row(task.id, task.repo, task.base_commit, str(len(task.tests.fail_to_pass)),
+                      str(len(task.tests.pass_to_pass)), str(task.source_file))
+    Console().print(table)
+
+
+@tasks_app.command("schema")
+def tasks_schema() -> None:
+    """Print the task file's JSON Schema."""
+    from bashenv.task import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+@tasks_app.command("validate")
+def tasks_validate(path: Path | None = TASKS_ARG) -> None:
+    """Check the schema, then in real containers: gold patch → resolved, no change → unresolved."""
+    from bashenv.grading import Rewarder
+    from bashenv.images import ensure_task_image
+
+    table = Table("task", "schema", "image", "gold patch", "no change", "ok")
+    failures = 0
+    for task in _tasks(path):
+        row, ok = [task.id, "ok"], True
+        try:
+            image = ensure_task_image(task)
+            row.append(image.tag)
+            rewarder = Rewarder(task, image)
+            gold = rewarder.grade(task.gold_patch) if task.gold_patch else None
+            empty = rewarder.grade(b"")
+            row.append(gold.outcome if gold else "(no gold patch)")
+            row.append(empty.outcome)
+            ok = (gold is None or gold.resolved) and empty.outcome == "unresolved"
+            for name, verdict in (("gold", gold), ("no change", empty)):
+                if verdict and verdict.outcome in ("error", "patch_failed", "timeout"):
+                    console.print(f"[red]{task.id} ({name}): {verdict.error or verdict.log[-800:]}")
+        except BashenvError as exc:
+            row += ["-", "-", "-"]
+            console.print(f"[red]{task.id}: {exc}")
+            ok = False
+        failures += not ok
+        Console().print(f"{task.id}: {'ok' if ok else 'FAILED'}")
+        table.add_row(*row, "[green]yes" if ok else "[red]no")
+    Console().print(table)
+    raise typer.Exit(1 if failures else 0)
+
+
+@images_app.command("build")
+def images_build(path: Path | None = TASKS_ARG) -> None:
+    """Build base, environment and task images that are missing (content-hashed)."""
+    from bashenv.images.build import build_task_image
+
+    started = time.monotonic()
+    table = Table("task", "image", "images built")
+    total = 0
+    for task in _tasks(path):
+        image, built = build_task_image(task)
+        total += built
+        table.add_row(task.id, image.tag, str(built))
+    Console().print(table)
+    console.print(f"{total} image(s) built in {time.monotonic() - started:.2f}s")
+
+
+@app.command("run")
+def run(
+    path: Path | None = TASKS_ARG,
+    agent: str = typer.Option("gold", help="gold | replay"),
+    replay: Path | None = typer.Option(None, help="Command file for the replay agent."),
+    workers: int = typer.Option(2, min=1, help="Episodes at once."),
+    output: Path | None = typer.Option(None, help="Results JSONL (default results/<agent>.jsonl)."),
+    fresh: bool = typer.Option(False, help="Ignore earlier results in the output file."),
+) -> None:
+    """Run an agent over tasks in parallel; results are appended to JSONL and resumable."""
+    from bashenv.agents import make_agent
+    from bashenv.images.build import build_task_image
+    from bashenv.runner import run_benchmark
+
+    _sigterm_as_interrupt()
+    tasks = _tasks(path)
+    make_agent(agent, replay)  # fail early on a bad agent or replay file
+    output = output or Path("results") / f"{agent}.jsonl"
+    if fresh and output.exists():
+        output.rename(output.with_suffix(f".{datetime.now():%Y%m%d-%H%M%S}.jsonl"))
+    with console.status("building images (cached when unchanged)"):
+        for task in tasks:
+            build_task_image(task)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task(f"{agent} on {len(tasks)} task(s)", total=len(tasks))
+        from bashenv.runner import ResultsFile
+
+        progress.advance(bar, len(ResultsFile(output).finished(agent) & {t.id for t in tasks}))
+
+        def done(record: dict[str, Any]) -> None:
+            progress.advance(bar)
+            progress.console.print(f"{record['task_id']}: {record['outcome']}")
+
+        records = run_benchmark(tasks, lambda: make_agent(agent, replay), output,
+                                workers=workers, on_done=done)
+    _summary(records, output)
+
+
+def _summary(records: list[dict[str, Any]], output: Path) -> None:
+    table = Table("task", "outcome", "reward", "steps", "seconds", title=f"results: {output}")
+    for r in sorted(records, key=lambda r: r["task_id"]):
+        colour = "green" if r["resolved"] else "red"
+        table.add_row(r["task_id"], f"[{colour}]{r['outcome']}", f"{r['reward']:.1f}",
+                      str(r["steps"]), f"{r['seconds']:.1f}")
+    resolved = sum(r["resolved"] for r in records)
+    Console().print(table)
+    Console().print(f"resolved {resolved}/{len(records)}")
+
+
+@app.command("gc")
+def gc(
+    everything: bool = typer.Option(False, "--all", help="Also containers of live runs."),
+    run_id: str | None = typer.Option(None, help="Only this run's containers."),
+) -> None:
+    """Remove leftover bashenv containers (by default those whose run has ended)."""
+    from bashenv.sandbox import collect_garbage
+
+    removed = collect_garbage(everything=everything, run_id=run_id)
+    Console().print(f"removed {len(removed)} container(s)")
+
+
+def main() -> None:
+    try:
+        app()
+    except BashenvError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: containers removed; re-run to resume[/yellow]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""BashSWE-v0: fix an issue in a repository through a persistent bash shell.
+
+Action: one bash command (str). The literal action `submit` ends the episode and
+grades the repository's diff against hidden tests in a fresh container.
+Observation: a dict with fixed keys, see `observation_space`.
+Reward: 0.0 on every step but the last; 1.0 at the end iff the issue is resolved.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from bashenv.env.spaces import UnicodeText
+from bashenv.errors import BashenvError, SandboxError
+from bashenv.grading import Rewarder, Verdict, agent_diff
+from bashenv.images import TaskImage, ensure_task_image
+from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container, SandboxSpec
+from bashenv.task import SUBMIT, Task, load_tasks
+
+MAX_ACTION_CHARS = 1_000_000
+MAX_TEXT_CHARS = 2_000_000
+MAX_STEPS = 100_000
+
+
+def default_tasks_dir() -> Path:
+    return Path(os.environ.get("BASHENV_TASKS", Path(__file__).resolve().parents[2] / "tasks"))
+
+
+def _resolve_tasks(tasks: Any) -> list[Task]:
+    """A path, a Task, a task id from the default directory, or a list of those."""
+    if tasks is None:
+        return load_tasks(default_tasks_dir())
+    if isinstance(tasks, str) and not Path(tasks).exists():
+        matching = [t for t in load_tasks(default_tasks_dir()) if t.id == tasks]
+        if not matching:
+            raise BashenvError(f"{tasks!r} is neither a task file/directory nor a task id "
+                               f"in {default_tasks_dir()}")
+        return matching
+    if isinstance(tasks, (list, tuple)):
+        return sorted((t for item in tasks for t in _resolve_tasks(item)), key=lambda t: t.id)
+    return load_tasks(tasks)
+
+
+class BashSWEEnv(gym.Env[dict[str, Any], str]):
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}  # required by the checker; ansi transcripts have no frame rate
+
+    def __init__(self, tasks: Any = None, *, render_mode: str | None = None,
+                 grade_on_truncation: bool = True, max_steps: int | None = None,
+                 command_timeout: float | None = None, episode_timeout: float | None = None,
+                 run_id: str = PROCESS_RUN_ID) -> None:
+        self.tasks = _resolve_tasks(tasks)
+        if not self.tasks:
+            raise BashenvError("BashSWEEnv needs at least one task")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
+        self.render_mode = render_mode
+        self.grade_on_truncation = grade_on_truncation
+        self.run_id = run_id
+        self._overrides = {"max_steps": max_steps, "command_timeout": command_timeout,
+                           "episode_timeout": episode_timeout}
+        self.action_space = UnicodeText(MAX_ACTION_CHARS)
+        self.observation_space = spaces.Dict({
+            "issue": UnicodeText(MAX_TEXT_CHARS),
+            "output": UnicodeText(MAX_TEXT_CHARS),
+            "exit_code": spaces.Discrete(257, start=-1),  # -1: no command ran
+            "timed_out": spaces.Discrete(2),
+            "output_truncated": spaces.Discrete(2),
+            "step": spaces.Discrete(MAX_STEPS + 1),
+        })
+        self.task: Task = self.tasks[0]
+        self._image: TaskImage | None = None
+        self._box: Container | None = None
+        self._shell: BashSession | None = None
+        self._transcript: list[str] = []
+        self._steps = 0
+        self._started = 0.0
+        self._done = False
+
+    # -- gymnasium API -----------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._close_sandbox()
+        self.task = self._pick_task(options or {})
+        self._steps, self._started, self._done = 0, time.monotonic(), False
+        intro = (f"Repository: {self.task.workdir} (a git repository at the issue's base "
+                 f"commit). Run one bash command per step; send `{SUBMIT}` when the issue is "
+                 f"fixed. Limits: {self._limit('max_steps')} steps, "
+                 f"{self._limit('command_timeout'):g}s per command, "
+                 f"{self._limit('episode_timeout'):g}s for the episode.")
+        self._transcript = [f"# task {self.task.id}\n{self.task.problem_statement}\n{intro}"]
+        return self._obs(intro, -1), {"task_id": self.task.id}
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("the episode has ended: call reset() before step()")
+        self._steps += 1
+        info: dict[str, Any] = {"task_id": self.task.id}
+        if action.strip() == SUBMIT:
+            return self._finish(self._obs("submitted", 0), info, terminated=True)
+        try:
+            result = self._run(action)
+        except SandboxError as exc:  # infrastructure broke; not the agent's fault
+            self._done = True
+            info["error"] = str(exc)
+            self._close_sandbox()
+            return self._obs(f"[bashenv: sandbox error: {exc}]", -1), 0.0, False, True, info
+        self._transcript.append(f"$ {action}\n{result.output}[exit {result.exit_code}]")
+        obs = self._obs(result.output, result.exit_code, result.timed_out, result.truncated)
+        over_time = time.monotonic() - self._started >= self._limit("episode_timeout")
+        if self._steps >= self._limit("max_steps") or over_time:
+            info["truncation"] = "episode_timeout" if over_time else "max_steps"
+            return self._finish(obs, info, terminated=False)
+        return obs, 0.0, False, False, info
+
+    def render(self) -> str | None:
+        return "\n".join(self._transcript) if self.render_mode == "ansi" else None
+
+    def close(self) -> None:
+        self._close_sandbox()
+        super().close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _limit(self, name: str) -> Any:
+        override = self._overrides[name]
+        return override if override is not None else getattr(self.task.limits, name)
+
+    def _pick_task(self, options: dict[str, Any]) -> Task:
+        if "task_id" in options:
+            for task in self.tasks:
+                if task.id == options["task_id"]:
+                    return task
+            raise BashenvError(f"unknown task_id {options['task_id']!r}")
+        if "task_index" in options:
+            return self.tasks[int(options["task_index"]) % len(self.tasks)]
+        return self.tasks[int(self.np_random.integers(len(self.tasks)))]
+
+    def _obs(self, output: str, exit_code: int, timed_out: bool = False,
+             truncated: bool = False) -> dict[str, Any]:
+        return {
+            "issue": self.task.problem_statement[:MAX_TEXT_CHARS],
+            "output": output[:MAX_TEXT_CHARS],
+            "exit_code": np.int64(max(-1, min(255, exit_code))),
+            "timed_out": np.int64(timed_out),
+            "output_truncated": np.int64(truncated),
+            "step": np.int64(min(self._steps, MAX_STEPS)),
+        }
+
+    def _ensure_sandbox(self) -> BashSession:
+        if self._shell is None:
+            self._image = self._image if self._image_for_task() else ensure_task_image(self.task)
+            limits = self.task.limits
+            self._box = Container(SandboxSpec(
+                image=self._image.tag, workdir=self.task.workdir, memory=limits.memory,
+                cpus=limits.cpus, pids=limits.pids, run_id=self.run_id,
+                labels={"bashenv.role": "agent", "bashenv.task": self.task.id}))
+            self._shell = BashSession(self._box, output_chars=limits.output_chars)
+        return self._shell
+
+    def _image_for_task(self) -> bool:
+        return self._image is not None and self._image.tag.startswith(
+            f"bashenv/task-{self.task.id.lower()}:")
+
+    def _run(self, command: str) -> CommandResult:
+        shell = self._ensure_sandbox()
+        left = self._limit("episode_timeout") - (time.monotonic() - self._started)
+        return shell.run(command, timeout=max(0.1, min(self._limit("command_timeout"), left)))
+
+    def _finish(self, obs: dict[str, Any], info: dict[str, Any],
+                terminated: bool) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        self._done = True
+        verdict: Verdict | None = None
+        if terminated or self.grade_on_truncation:
+            verdict = self._grade()
+            info["verdict"] = verdict.to_dict()
+            self._transcript.append(f"# verdict: {verdict.outcome} (reward {verdict.reward})")
+        self._close_sandbox()
+        reward = verdict.reward if verdict else 0.0
+        return obs, reward, terminated, not terminated, info
+
+    def _grade(self) -> Verdict:
+        try:
+            image = self._image or ensure_task_image(self.task)
+            diff = agent_diff(self._box, image.base_sha) if self._box else b""
+            return Rewarder(self.task, image, self.run_id).grade(diff)
+        except BashenvError as exc:
+            return Verdict(self.task.id, "error", error=str(exc))
+
+    def _close_sandbox(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
+        if self._box is not None:
+            self._box.remove()
+            self._box = None
