@@ -49,7 +49,8 @@ def _resolve_tasks(tasks: Any) -> list[Task]:
 
 
 class BashSWEEnv(gym.Env[dict[str, Any], str]):
-    metadata = {"render_modes": ["ansi"], "render_fps": 1}  # required by the checker; ansi transcripts have no frame rate
+    # render_fps is required by gymnasium's checker; an ansi transcript has no frame rate.
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
 
     def __init__(self, tasks: Any = None, *, render_mode: str | None = None,
                  grade_on_truncation: bool = True, max_steps: int | None = None,

@@ -1,7 +1,11 @@
 """Where an episode runs: a locked-down container and the persistent shell inside it."""
 
 from bashenv.sandbox.container import (
-    PROCESS_RUN_ID, Container, ExecResult, SandboxSpec, collect_garbage,
+    PROCESS_RUN_ID,
+    Container,
+    ExecResult,
+    SandboxSpec,
+    collect_garbage,
 )
 from bashenv.sandbox.shell import BashSession, CommandResult
 

@@ -123,7 +123,8 @@ class Container:
                 demux=False,
             )
         except docker.errors.APIError as exc:
-            raise SandboxError(f"container {self.id[:12]}: exec failed: {self.why_dead() or exc.explanation}") from None
+            reason = self.why_dead() or exc.explanation
+            raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
         return ExecResult(code if code is not None else -1, out or b"")
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:

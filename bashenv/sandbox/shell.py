@@ -10,6 +10,7 @@ it still fires after Ctrl-C, and PWD lets a restarted shell resume in place.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -41,9 +42,14 @@ class CommandResult:
 
 
 def ansi_c_quote(command: str, line: int = LINE) -> str:
-    """`command` as $'...' words joined by backslash-newlines, all printable ASCII."""
+    """`command` as $'...' words joined by backslash-newlines, all printable ASCII.
+
+    NUL bytes are dropped: bash strings cannot hold them (and would end the word).
+    """
     tokens = []
     for byte in command.encode("utf-8", errors="surrogateescape"):
+        if byte == 0:
+            continue
         char = chr(byte)
         if char in "\\'":
             tokens.append("\\" + char)
@@ -117,20 +123,16 @@ class BashSession:
 
     def close(self) -> None:
         if self._child is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.close()
-            except OSError:
-                pass
             self._child = None
 
     def _kill_shell(self) -> None:
         """Kill the shell's whole session (background jobs too) from a separate exec."""
         if self._shell_pid:
-            try:
-                self.box.exec(["sh", "-c", f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"],
-                              user="root", timeout=10)
-            except SandboxError:
-                pass
+            kill = f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"
+            with contextlib.suppress(SandboxError):
+                self.box.exec(["sh", "-c", kill], user="root", timeout=10)
         self.close()
 
     def _restart(self, why: str) -> str:

@@ -1,0 +1,118 @@
+"""BashSWE-v0 through gymnasium, against the real engine."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import bashenv  # noqa: F401  (registers BashSWE-v0)
+from bashenv.agents import GoldAgent
+from bashenv.env import BashSWEEnv
+from bashenv.images.engine import LABEL, client
+
+from .conftest import TASKS_DIR
+
+
+def _containers(run_id: str) -> list:
+    return client().containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})
+
+
+@pytest.fixture
+def env():
+    environment = gym.make("BashSWE-v0", tasks=str(TASKS_DIR), run_id="test-env",
+                           render_mode="ansi")
+    yield environment
+    environment.close()
+
+
+def test_reset_is_deterministic_cheap_and_lazy(env):
+    obs, info = env.reset(seed=3)
+    again, info2 = env.reset(seed=3)
+    assert info == info2 and obs["issue"] == again["issue"]
+    assert env.observation_space.contains(obs)
+    assert obs["exit_code"] == -1 and obs["step"] == 0 and "submit" in obs["output"]
+    assert not _containers("test-env")  # the container starts on the first step
+
+
+def test_task_chosen_by_option(env):
+    _, info = env.reset(options={"task_id": "intervals-merge-unsorted"})
+    assert info["task_id"] == "intervals-merge-unsorted"
+
+
+def test_gold_agent_episode_gets_reward_one(env, textkit):
+    obs, _ = env.reset(options={"task_id": textkit.id})
+    agent = GoldAgent()
+    agent.reset(textkit, obs)
+    total, done, steps = 0.0, False, 0
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(agent.act(obs))
+        assert env.observation_space.contains(obs)
+        total += reward
+        steps += 1
+        done = terminated or truncated
+    assert terminated and not truncated and total == 1.0 and steps == 3
+    assert info["verdict"]["outcome"] == "resolved"
+    assert "verdict: resolved" in env.render()
+    assert not _containers("test-env")  # removed right after grading
+
+
+def test_exploring_then_submitting_nothing_gets_zero(env):
+    env.reset(options={"task_id": "durations-spaces-case"})
+    obs, reward, *_ = env.step("grep -rn 'def parse' durations")
+    assert "durations/parse.py" in obs["output"] and obs["exit_code"] == 0 and reward == 0.0
+    obs, reward, *_ = env.step("exit")
+    obs, reward, *_ = env.step("pwd")
+    assert obs["output"].startswith("/repo")
+    obs, reward, terminated, truncated, info = env.step("submit")
+    assert terminated and reward == 0.0 and info["verdict"]["outcome"] == "unresolved"
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("ls")
+
+
+def test_agent_editing_hidden_test_files_gets_zero(env):
+    env.reset(options={"task_id": "textkit-truncate-width"})
+    env.step("rm -rf tests && mkdir tests && printf 'def test_truncate_never_longer_than_width():"
+             "\\n    pass\\n' > tests/test_core.py")
+    _, reward, terminated, _, info = env.step("submit")
+    assert reward == 0.0 and "tests/test_core.py" in info["verdict"]["touched_test_files"]
+
+
+def test_max_steps_truncates_and_still_grades():
+    env = BashSWEEnv(str(TASKS_DIR), max_steps=2, run_id="test-env")
+    try:
+        env.reset(options={"task_id": "textkit-truncate-width"})
+        _, _, terminated, truncated, _ = env.step("true")
+        assert not (terminated or truncated)
+        _, reward, terminated, truncated, info = env.step("true")
+        assert truncated and not terminated and info["truncation"] == "max_steps"
+        assert info["verdict"]["outcome"] == "unresolved" and reward == 0.0
+    finally:
+        env.close()
+
+
+def test_truncation_without_grading_when_asked():
+    env = BashSWEEnv(str(TASKS_DIR), max_steps=1, grade_on_truncation=False, run_id="test-env")
+    try:
+        env.reset(seed=0)
+        _, reward, _, truncated, info = env.step("true")
+        assert truncated and "verdict" not in info and reward == 0.0
+    finally:
+        env.close()
+
+
+def test_close_is_idempotent_and_removes_the_container(env):
+    env.reset(seed=1)
+    env.step("true")
+    assert len(_containers("test-env")) == 1
+    env.close()
+    env.close()
+    assert not _containers("test-env")
+
+
+def test_env_checker_passes():
+    env = BashSWEEnv(str(TASKS_DIR), render_mode="ansi", run_id="test-env", command_timeout=10)
+    try:
+        check_env(env, skip_render_check=False)
+    finally:
+        env.close()

@@ -1,0 +1,96 @@
+"""The rewarder against real containers: honest fixes pass, tricks do not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bashenv.grading import Rewarder
+
+from .conftest import TASKS_DIR
+
+
+@pytest.fixture(scope="module")
+def rewarder(textkit, textkit_image):
+    return Rewarder(textkit, textkit_image)
+
+
+def test_gold_patch_resolves(rewarder, textkit):
+    verdict = rewarder.grade(textkit.gold_patch)
+    assert verdict.outcome == "resolved" and verdict.reward == 1.0
+    assert set(verdict.fail_to_pass.values()) == {"passed"}
+    assert set(verdict.pass_to_pass.values()) == {"passed"}
+
+
+def test_no_change_is_unresolved(rewarder):
+    verdict = rewarder.grade("")
+    assert verdict.outcome == "unresolved" and verdict.reward == 0.0
+    assert set(verdict.fail_to_pass.values()) == {"failed"}
+    assert "failed" in verdict.log
+
+
+FAKE_TESTS = """diff --git a/tests/test_core.py b/tests/test_core.py
+--- a/tests/test_core.py
++++ b/tests/test_core.py
+@@ -26,3 +26,15 @@ def test_truncate_negative_width():
+ 
+ def test_word_count():
+     assert word_count("  one two\\tthree\\n") == 3
++
++
++def test_truncate_never_longer_than_width():
++    pass
++
++
++def test_truncate_width_smaller_than_suffix():
++    pass
++
++
++def test_truncate_custom_suffix():
++    pass
+"""
+
+_TEST_FILE = (TASKS_DIR / "repos/textkit/tests/test_core.py").read_text().splitlines()
+DELETE_TESTS = (
+    "diff --git a/tests/test_core.py b/tests/test_core.py\ndeleted file mode 100644\n"
+    f"--- a/tests/test_core.py\n+++ /dev/null\n@@ -1,{len(_TEST_FILE)} +0,0 @@\n"
+    + "".join(f"-{line}\n" for line in _TEST_FILE)
+)
+
+
+def test_agent_writing_fake_passing_tests_gets_zero(rewarder):
+    verdict = rewarder.grade(FAKE_TESTS)
+    assert verdict.reward == 0.0 and verdict.outcome == "unresolved"
+    assert verdict.touched_test_files == ["tests/test_core.py"]
+
+
+def test_agent_deleting_tests_gets_zero(rewarder):
+    verdict = rewarder.grade(DELETE_TESTS)
+    assert verdict.outcome == "unresolved" and verdict.reward == 0.0
+    assert verdict.touched_test_files == ["tests/test_core.py"]
+
+
+def test_gold_fix_plus_deleted_tests_is_still_judged_on_the_real_tests(rewarder, textkit):
+    verdict = rewarder.grade(textkit.gold_patch + DELETE_TESTS)
+    assert verdict.outcome == "resolved"
+    assert set(verdict.pass_to_pass.values()) == {"passed"}
+
+
+def test_patch_that_does_not_apply(rewarder):
+    bad = "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-x\n+y\n"
+    verdict = rewarder.grade(bad)
+    assert verdict.outcome == "patch_failed" and verdict.reward == 0.0
+    assert "nope.py" in verdict.log
+
+
+def test_test_run_over_its_timeout(textkit, textkit_image):
+    slow = textkit.model_copy(update={"tests": textkit.tests.model_copy(
+        update={"command": "sleep 60; python3 -m pytest tests", "timeout": 2})})
+    verdict = Rewarder(slow, textkit_image).grade(textkit.gold_patch)
+    assert verdict.outcome == "timeout" and verdict.reward == 0.0
+
+
+def test_command_that_writes_no_report_is_an_error(textkit, textkit_image):
+    broken = textkit.model_copy(update={"tests": textkit.tests.model_copy(
+        update={"command": "echo PASSED; true #"})})
+    verdict = Rewarder(broken, textkit_image).grade(textkit.gold_patch)
+    assert verdict.outcome == "error" and "no report" in verdict.error

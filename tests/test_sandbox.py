@@ -1,0 +1,143 @@
+"""Containers and the persistent shell, against the real Docker engine."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bashenv.errors import DockerUnavailable, SandboxError
+from bashenv.images import engine
+from bashenv.images.engine import LABEL, client
+from bashenv.sandbox import BashSession, Container, SandboxSpec, collect_garbage
+
+
+@pytest.fixture
+def box(base_image):
+    with Container(SandboxSpec(image=base_image, run_id="test-sandbox")) as container:
+        yield container
+
+
+@pytest.fixture
+def shell(box):
+    session = BashSession(box, output_chars=4000)
+    yield session
+    session.close()
+
+
+def test_container_is_labelled_limited_and_offline(box):
+    attrs = client().api.inspect_container(box.id)
+    assert attrs["Config"]["Labels"][LABEL] == "test-sandbox"
+    host = attrs["HostConfig"]
+    assert host["NetworkMode"] == "none" and host["Memory"] == 2 * 1024**3
+    assert host["PidsLimit"] == 512 and host["NanoCpus"] == 10**9
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert box.exec(["ls", "/sys/class/net"]).text.split() == ["lo"]
+
+
+def test_remove_is_idempotent_and_really_removes(base_image):
+    box = Container(SandboxSpec(image=base_image))
+    box.remove()
+    box.remove()
+    assert not client().containers.list(all=True, filters={"id": box.id})
+
+
+def test_gc_removes_containers_of_dead_runs_only(base_image):
+    dead = Container(SandboxSpec(image=base_image, labels={"bashenv.pid": "999999999"}))
+    live = Container(SandboxSpec(image=base_image))
+    try:
+        removed = collect_garbage()
+        assert dead.id in removed and live.id not in removed
+        assert client().containers.list(all=True, filters={"id": live.id})
+    finally:
+        dead.remove()
+        live.remove()
+
+
+def test_missing_engine_gives_clear_error(monkeypatch):
+    monkeypatch.setattr(engine, "_client", None)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailable, match="No Docker engine answers.*bootstrap"):
+        engine.client()
+
+
+def test_state_persists_between_commands(shell):
+    shell.run("cd /tmp && export GREETING=hi && shout() { echo \"$GREETING!\"; }", 10)
+    result = shell.run("pwd; shout", 10)
+    assert result.output == "/tmp\nhi!\n" and result.exit_code == 0
+
+
+def test_heredoc_multiline_and_exit_codes(shell):
+    result = shell.run("cat <<'EOF'\nline one\n$NOT_EXPANDED\nEOF\nfor i in 1 2; do\n  echo $i\ndone", 10)
+    assert result.output == "line one\n$NOT_EXPANDED\n1\n2\n"
+    assert shell.run("false", 10).exit_code == 1
+    assert shell.run("(exit 42)", 10).exit_code == 42
+
+
+def test_unterminated_quote_is_a_syntax_error_not_a_hang(shell):
+    result = shell.run("echo 'oops", 10)
+    assert result.exit_code == 2 and not result.timed_out
+    assert shell.run("echo fine", 10).output == "fine\n"
+
+
+def test_sleep_600_is_cut_by_timeout_and_shell_keeps_working(shell):
+    shell.run("X=kept", 10)
+    started = time.monotonic()
+    result = shell.run("sleep 600", 2)
+    assert result.timed_out and time.monotonic() - started < 10
+    assert "timed out after 2s" in result.output
+    assert shell.run("echo $X", 10).output == "kept\n"
+
+
+def test_command_ignoring_ctrl_c_gets_shell_restarted(shell):
+    shell.run("cd /etc", 10)
+    result = shell.run("trap '' INT; sleep 600", 1)
+    assert result.timed_out and result.restarted and "new shell" in result.output
+    after = shell.run("pwd", 10)
+    assert after.output == "/etc\n" and after.exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["exit", "exit 3", "set -e; false", "exec bash", "kill -9 $$",
+                                     "exec sh"])
+def test_shell_survives_commands_that_end_it(shell, command):
+    shell.run("cd /usr", 10)
+    result = shell.run(command, 3)
+    assert not result.output.startswith("Traceback")
+    after = shell.run("echo alive; pwd", 10)
+    assert after.output.startswith("alive\n/usr\n") and after.exit_code == 0
+
+
+def test_prompt_and_tty_games_do_not_break_the_harness(shell):
+    shell.run("PS1='$ '; PROMPT_COMMAND='echo hi'", 5)
+    shell.run("stty echo; stty sane", 5)
+    assert shell.run("echo ok", 10).output.endswith("ok\n")
+
+
+def test_background_jobs_do_not_block(shell):
+    result = shell.run("sleep 300 & echo started", 5)
+    assert "started" in result.output and not result.timed_out
+    assert shell.run("echo next", 5).output == "next\n"
+
+
+def test_50mb_of_output_is_capped_without_hanging(shell):
+    started = time.monotonic()
+    result = shell.run("head -c 50000000 /dev/zero | tr '\\0' x", 120)
+    assert result.truncated and not result.timed_out and result.exit_code == 0
+    assert len(result.output) < 5000 and "bytes of output cut" in result.output
+    assert time.monotonic() - started < 60
+
+
+def test_ansi_stripped_and_bad_bytes_replaced(shell):
+    result = shell.run(r"printf '\033[1;31mred\033[0m \377 done\n'", 10)
+    assert result.output == "red \ufffd done\n"
+
+
+def test_dead_container_is_a_sandbox_error(base_image):
+    box = Container(SandboxSpec(image=base_image))
+    try:
+        session = BashSession(box)
+        client().api.kill(box.id)
+        with pytest.raises(SandboxError, match="is exited|no longer exists|not running"):
+            session.run("echo hi", 5)
+    finally:
+        box.remove()
