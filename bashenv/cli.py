@@ -143,8 +143,14 @@ def run(
             progress.advance(bar)
             progress.console.print(f"{record['task_id']}: {record['outcome']}")
 
-        records = run_benchmark(tasks, lambda: make_agent(agent, replay), output,
-                                workers=workers, on_done=done)
+        try:
+            records = run_benchmark(tasks, lambda: make_agent(agent, replay), output,
+                                    workers=workers, on_done=done)
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(f"[yellow]interrupted: running containers removed, no partial "
+                          f"result written; re-run to resume from {output}[/yellow]")
+            raise typer.Exit(130) from None
     _summary(records, output)
 
 
@@ -178,7 +184,7 @@ def main() -> None:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: containers removed; re-run to resume[/yellow]")
+        console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
 
 

@@ -1,0 +1,43 @@
+"""Ctrl-C and SIGTERM of a running `bashenv run`: no leaked container, no partial result line."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bashenv.images.engine import client
+
+from .conftest import TASKS_DIR
+
+
+def _boxes_of(pid: int) -> list:
+    return client().containers.list(all=True, filters={"label": f"bashenv.pid={pid}"})
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaks_nothing_and_writes_no_partial_line(tmp_path, sig):
+    script = tmp_path / "cmds.txt"
+    script.write_text("sleep 120\n")
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "bashenv.cli", "run", str(TASKS_DIR), "--agent", "replay",
+           "--replay", str(script), "--workers", "2", "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_boxes_of(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_boxes_of(proc.pid)) == 2, "episodes did not start"
+        time.sleep(1)  # let the commands get going
+        proc.send_signal(sig)
+        output = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    assert not _boxes_of(proc.pid)
+    assert not out.exists() or out.read_text() == ""
