@@ -10,10 +10,12 @@ it still fires after Ctrl-C, and PWD lets a restarted shell resume in place.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import secrets
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +41,10 @@ class CommandResult:
     truncated: bool = False
     restarted: bool = False
     duration: float = 0.0
+
+
+# ("send", bytes) | ("read", deadline) -> bytes/b""/None | ("call", fn) -> fn()
+_Protocol = Generator[tuple[str, Any], Any, "CommandResult"]
 
 
 def ansi_c_quote(command: str, line: int = LINE) -> str:
@@ -145,40 +151,112 @@ class BashSession:
                 "(shell variables, functions and background jobs were lost)]")
 
     # -- commands --------------------------------------------------------------------------
+    # One protocol (a generator yielding I/O requests) serves both drivers: `run` (blocking,
+    # pexpect) and `arun` (asyncio, no thread per waiting command).
 
     def run(self, command: str, timeout: float) -> CommandResult:
         """Run one command (any bash, multi-line included) and wait at most `timeout` s."""
         if self._child is None:
             self._start()
-        return self._roundtrip(f"eval {ansi_c_quote(command)} </dev/null", timeout)
+        return self._drive(self._protocol(self._command_line(command), timeout))
+
+    async def arun(self, command: str, timeout: float) -> CommandResult:
+        """`run` for asyncio: waits on the socket in the event loop."""
+        if self._child is None:
+            await asyncio.to_thread(self._start)
+        return await self._adrive(self._protocol(self._command_line(command), timeout))
+
+    @staticmethod
+    def _command_line(command: str) -> str:
+        return f"eval {ansi_c_quote(command)} </dev/null"
 
     def _roundtrip(self, line: str, timeout: float, allow_restart: bool = True) -> CommandResult:
-        assert self._child is not None
+        return self._drive(self._protocol(line, timeout, allow_restart))
+
+    def _drive(self, protocol: _Protocol) -> CommandResult:
+        request = next(protocol)
+        while True:
+            kind, arg = request
+            if kind == "send":
+                self._child.send(arg)
+                reply: Any = None
+            elif kind == "read":
+                reply = self._read_sync(arg)
+            else:
+                reply = arg()
+            try:
+                request = protocol.send(reply)
+            except StopIteration as done:
+                return done.value
+
+    async def _adrive(self, protocol: _Protocol) -> CommandResult:
+        raw = getattr(self._sock, "_sock", self._sock)
+        loop = asyncio.get_running_loop()
+        request = next(protocol)
+        while True:
+            kind, arg = request
+            if kind == "send":
+                self._child.send(arg)
+                reply: Any = None
+            elif kind == "read":
+                reply = await self._read_async(loop, raw, arg)
+            else:
+                reply = await asyncio.to_thread(arg)
+            try:
+                request = protocol.send(reply)
+            except StopIteration as done:
+                return done.value
+
+    def _read_sync(self, deadline: float) -> bytes | None:
+        """Bytes, b"" at the deadline, None at EOF."""
+        try:
+            return self._child.read_nonblocking(CHUNK, timeout=max(0.0, deadline - time.monotonic()))
+        except pexpect.TIMEOUT:
+            return b""
+        except (pexpect.EOF, OSError):
+            return None
+
+    async def _read_async(self, loop: asyncio.AbstractEventLoop, raw: Any,
+                          deadline: float) -> bytes | None:
+        raw.setblocking(False)
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(raw, CHUNK),
+                                          max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            return b""
+        except OSError:
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                raw.setblocking(True)
+        return data or None
+
+    def _protocol(self, line: str, timeout: float, allow_restart: bool = True) -> _Protocol:
         self._seq += 1
         seq = str(self._seq).encode()
         started = time.monotonic()
         buffer = CappedBuffer(self.output_chars)
-        self._child.send(f"export __bashenv_seq={self._seq}; {line}\n".encode())
-        outcome = self._read_until_marker(seq, buffer, started + timeout)
+        yield "send", f"export __bashenv_seq={self._seq}; {line}\n".encode()
+        outcome = yield from self._await_marker(seq, buffer, started + timeout)
         if outcome is not None:
             if not allow_restart:  # the harness's own set-up: just learn the shell's pid
                 self._shell_pid = outcome[1]
-            note = self._after_marker(outcome[1])
+            note = yield "call", lambda: self._after_marker(outcome[1])
             return self._result(buffer, outcome, started, note=note)
         if not allow_restart:
             return CommandResult(buffer.text(), -1, timed_out=True)
         if self._child is None:  # EOF: the shell exited (exit, exec sh, kill -9 $$ ...)
-            code = self._exit_code()
-            note = self._restart(f"the shell exited with code {code}")
+            code = yield "call", self._exit_code
+            note = yield "call", lambda: self._restart(f"the shell exited with code {code}")
             return self._result(buffer, (code, 0, self.cwd), started, note=note, restarted=True)
         # Timed out: interrupt, and replace the shell if it does not come back.
-        self._child.send(b"\x03")
-        outcome = self._read_until_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
+        yield "send", b"\x03"
+        outcome = yield from self._await_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
         note = f"\n[bashenv: command timed out after {timeout:g}s and was interrupted]"
         if outcome is not None:
-            note += self._after_marker(outcome[1])
+            note += yield "call", lambda: self._after_marker(outcome[1])
             return self._result(buffer, outcome, started, note=note, timed_out=True)
-        note += self._restart("the shell did not respond to Ctrl-C")
+        note += yield "call", lambda: self._restart("the shell did not respond to Ctrl-C")
         return self._result(buffer, (124, 0, self.cwd), started, note=note, timed_out=True,
                             restarted=True)
 
@@ -198,10 +276,9 @@ class BashSession:
         return CommandResult(buffer.text() + note, code, timed_out, buffer.truncated,
                              restarted, time.monotonic() - started)
 
-    def _read_until_marker(self, seq: bytes, buffer: CappedBuffer,
-                           deadline: float) -> tuple[int, int, str] | None:
+    def _await_marker(self, seq: bytes, buffer: CappedBuffer, deadline: float
+                      ) -> Generator[tuple[str, Any], Any, tuple[int, int, str] | None]:
         """Stream output into `buffer` until this command's marker; None on timeout or EOF."""
-        assert self._child is not None
         pending = bytearray()
         while True:
             match = self._marker.search(pending)
@@ -216,18 +293,15 @@ class BashSession:
             if len(pending) > keep:
                 buffer.add(bytes(pending[:-keep]))
                 del pending[:-keep]
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 buffer.add(bytes(pending))
                 return None
-            try:
-                pending += self._child.read_nonblocking(CHUNK, timeout=remaining)
-            except pexpect.TIMEOUT:
-                continue
-            except (pexpect.EOF, OSError):
+            data = yield "read", deadline
+            if data is None:
                 buffer.add(bytes(pending))
                 self.close()
                 return None
+            pending += data
 
     def _exit_code(self) -> int:
         try:
