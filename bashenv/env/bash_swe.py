@@ -8,10 +8,14 @@ Reward: 0.0 on every step but the last; 1.0 at the end iff the issue is resolved
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -22,11 +26,30 @@ from bashenv.errors import BashenvError, SandboxError
 from bashenv.grading import Rewarder, Verdict, agent_diff
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container, SandboxSpec
+from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.task import SUBMIT, Task, load_tasks
 
 MAX_ACTION_CHARS = 1_000_000
 MAX_TEXT_CHARS = 2_000_000
 MAX_STEPS = 100_000
+T = TypeVar("T")
+
+
+_BLOCKING = ThreadPoolExecutor(max_workers=64, thread_name_prefix="bashenv-async")
+
+
+def _new_executor_after_fork() -> None:
+    global _BLOCKING
+    _BLOCKING = ThreadPoolExecutor(max_workers=64, thread_name_prefix="bashenv-async")
+
+
+os.register_at_fork(after_in_child=_new_executor_after_fork)
+
+
+async def _in_thread(fn: Callable[[], T]) -> T:
+    """Run blocking Docker work off the event loop (a pool sized for many episodes)."""
+    return await asyncio.get_running_loop().run_in_executor(_BLOCKING, fn)
 
 
 def default_tasks_dir() -> Path:
@@ -55,7 +78,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def __init__(self, tasks: Any = None, *, render_mode: str | None = None,
                  grade_on_truncation: bool = True, max_steps: int | None = None,
                  command_timeout: float | None = None, episode_timeout: float | None = None,
-                 run_id: str = PROCESS_RUN_ID) -> None:
+                 run_id: str = PROCESS_RUN_ID, warm_pool: int | WarmPool = 0) -> None:
         self.tasks = _resolve_tasks(tasks)
         if not self.tasks:
             raise BashenvError("BashSWEEnv needs at least one task")
@@ -64,6 +87,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self.render_mode = render_mode
         self.grade_on_truncation = grade_on_truncation
         self.run_id = run_id
+        self.pool = shared_pool(warm_pool) if isinstance(warm_pool, int) else warm_pool
         self._overrides = {"max_steps": max_steps, "command_timeout": command_timeout,
                            "episode_timeout": episode_timeout}
         self.action_space = UnicodeText(MAX_ACTION_CHARS)
@@ -76,7 +100,8 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             "step": spaces.Discrete(MAX_STEPS + 1),
         })
         self.task: Task = self.tasks[0]
-        self._image: TaskImage | None = None
+        self._images: dict[str, TaskImage] = {}
+        self._rewarders: dict[str, Rewarder] = {}
         self._box: Container | None = None
         self._shell: BashSession | None = None
         self._transcript: list[str] = []
@@ -98,28 +123,39 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                  f"{self._limit('command_timeout'):g}s per command, "
                  f"{self._limit('episode_timeout'):g}s for the episode.")
         self._transcript = [f"# task {self.task.id}\n{self.task.problem_statement}\n{intro}"]
+        if self.pool is not None:  # warm start: a ready container makes this cheap
+            self._ensure_sandbox()
         return self._obs(intro, -1), {"task_id": self.task.id}
 
+    async def areset(self, *, seed: int | None = None,
+                     options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`reset` for asyncio (blocking Docker calls run in a worker thread)."""
+        return await _in_thread(lambda: self.reset(seed=seed, options=options))
+
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self._done:
-            raise RuntimeError("the episode has ended: call reset() before step()")
-        self._steps += 1
-        info: dict[str, Any] = {"task_id": self.task.id}
+        info = self._begin_step()
         if action.strip() == SUBMIT:
             return self._finish(self._obs("submitted", 0), info, terminated=True)
         try:
-            result = self._run(action)
-        except SandboxError as exc:  # infrastructure broke; not the agent's fault
-            self._done = True
-            info["error"] = str(exc)
-            self._close_sandbox()
-            return self._obs(f"[bashenv: sandbox error: {exc}]", -1), 0.0, False, True, info
-        self._transcript.append(f"$ {action}\n{result.output}[exit {result.exit_code}]")
-        obs = self._obs(result.output, result.exit_code, result.timed_out, result.truncated)
-        over_time = time.monotonic() - self._started >= self._limit("episode_timeout")
-        if self._steps >= self._limit("max_steps") or over_time:
-            info["truncation"] = "episode_timeout" if over_time else "max_steps"
-            return self._finish(obs, info, terminated=False)
+            result = self._ensure_sandbox().run(action, timeout=self._command_timeout())
+        except SandboxError as exc:
+            return self._infra_error(exc, info)
+        obs, finish = self._after_command(action, result, info)
+        return self._finish(obs, info, terminated=False) if finish else (obs, 0.0, False, False, info)
+
+    async def astep(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """`step` for asyncio: the command's output is awaited on the socket, no thread."""
+        info = self._begin_step()
+        if action.strip() == SUBMIT:
+            return await _in_thread(lambda: self._finish(self._obs("submitted", 0), info, True))
+        try:
+            shell = self._shell or await _in_thread(self._ensure_sandbox)
+            result = await shell.arun(action, timeout=self._command_timeout())
+        except SandboxError as exc:
+            return await _in_thread(partial(self._infra_error, exc, info))
+        obs, finish = self._after_command(action, result, info)
+        if finish:
+            return await _in_thread(lambda: self._finish(obs, info, terminated=False))
         return obs, 0.0, False, False, info
 
     def render(self) -> str | None:
@@ -127,6 +163,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
 
     def close(self) -> None:
         self._close_sandbox()
+        flush_removals()
         super().close()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -156,25 +193,57 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             "step": np.int64(min(self._steps, MAX_STEPS)),
         }
 
+    def _begin_step(self) -> dict[str, Any]:
+        if self._done:
+            raise RuntimeError("the episode has ended: call reset() before step()")
+        self._steps += 1
+        return {"task_id": self.task.id}
+
+    def _command_timeout(self) -> float:
+        left = self._limit("episode_timeout") - (time.monotonic() - self._started)
+        return max(0.1, min(self._limit("command_timeout"), left))
+
+    def _after_command(self, action: str, result: CommandResult,
+                       info: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The observation, and whether the episode ends here (truncation)."""
+        self._transcript.append(f"$ {action}\n{result.output}[exit {result.exit_code}]")
+        obs = self._obs(result.output, result.exit_code, result.timed_out, result.truncated)
+        over_time = time.monotonic() - self._started >= self._limit("episode_timeout")
+        if self._steps >= self._limit("max_steps") or over_time:
+            info["truncation"] = "episode_timeout" if over_time else "max_steps"
+            return obs, True
+        return obs, False
+
+    def _infra_error(self, exc: SandboxError,
+                     info: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """The sandbox broke (not the agent's fault): truncate with the error, no verdict."""
+        self._done = True
+        info["error"] = str(exc)
+        self._close_sandbox()
+        return self._obs(f"[bashenv: sandbox error: {exc}]", -1), 0.0, False, True, info
+
+    def _image(self) -> TaskImage:
+        if self.task.id not in self._images:
+            self._images[self.task.id] = ensure_task_image(self.task)
+        return self._images[self.task.id]
+
+    def _rewarder(self) -> Rewarder:
+        if self.task.id not in self._rewarders:
+            self._rewarders[self.task.id] = Rewarder(self.task, self._image(), self.run_id,
+                                                     self.pool)
+        return self._rewarders[self.task.id]
+
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
-            self._image = self._image if self._image_for_task() else ensure_task_image(self.task)
             limits = self.task.limits
-            self._box = Container(SandboxSpec(
-                image=self._image.tag, workdir=self.task.workdir, memory=limits.memory,
+            spec = SandboxSpec(
+                image=self._image().tag, workdir=self.task.workdir, memory=limits.memory,
                 cpus=limits.cpus, pids=limits.pids, run_id=self.run_id,
-                labels={"bashenv.role": "agent", "bashenv.task": self.task.id}))
+                labels={"bashenv.role": "agent", "bashenv.task": self.task.id})
+            self._box = self.pool.acquire(spec) if self.pool else Container(spec)
+            self._rewarder().prefill()
             self._shell = BashSession(self._box, output_chars=limits.output_chars)
         return self._shell
-
-    def _image_for_task(self) -> bool:
-        return self._image is not None and self._image.tag.startswith(
-            f"bashenv/task-{self.task.id.lower()}:")
-
-    def _run(self, command: str) -> CommandResult:
-        shell = self._ensure_sandbox()
-        left = self._limit("episode_timeout") - (time.monotonic() - self._started)
-        return shell.run(command, timeout=max(0.1, min(self._limit("command_timeout"), left)))
 
     def _finish(self, obs: dict[str, Any], info: dict[str, Any],
                 terminated: bool) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -190,9 +259,9 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
 
     def _grade(self) -> Verdict:
         try:
-            image = self._image or ensure_task_image(self.task)
-            diff = agent_diff(self._box, image.base_sha) if self._box else b""
-            return Rewarder(self.task, image, self.run_id).grade(diff)
+            rewarder = self._rewarder()
+            diff = agent_diff(self._box, rewarder.image.base_sha) if self._box else b""
+            return rewarder.grade(diff)
         except BashenvError as exc:
             return Verdict(self.task.id, "error", error=str(exc))
 
@@ -201,5 +270,5 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             self._shell.close()
             self._shell = None
         if self._box is not None:
-            self._box.remove()
+            self._box.remove_later() if self.pool else self._box.remove()
             self._box = None

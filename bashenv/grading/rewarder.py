@@ -18,11 +18,13 @@ from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
 from bashenv.images.build import TaskImage
 from bashenv.sandbox.container import PROCESS_RUN_ID, Container, SandboxSpec
+from bashenv.sandbox.pool import WarmPool
 from bashenv.task.model import Task
 
 GRADE_DIR = "/bashenv_grade"  # outside the repository
 OUTCOMES = ("resolved", "unresolved", "patch_failed", "timeout", "error")
 LOG_LIMIT = 20000
+ERR_PATCH, ERR_SETUP = 90, 91  # exit codes of the grading script before the tests run
 
 
 @dataclass
@@ -63,13 +65,26 @@ def owned_test_paths(task: Task) -> set[str]:
 
 
 class Rewarder:
-    """Grades diffs for one task. Thread-safe: every `grade` uses its own container."""
+    """Grades diffs for one task. Thread-safe: every `grade` uses its own fresh container,
+    taken from `pool` when one is given (never a container an agent has used)."""
 
-    def __init__(self, task: Task, image: TaskImage, run_id: str = PROCESS_RUN_ID) -> None:
+    def __init__(self, task: Task, image: TaskImage, run_id: str = PROCESS_RUN_ID,
+                 pool: WarmPool | None = None) -> None:
         self.task = task
         self.image = image
-        self.run_id = run_id
+        self.pool = pool
         self.parser = PARSERS[task.tests.runner]
+        limits = task.limits
+        self.spec = SandboxSpec(image=image.tag, workdir=task.workdir, memory=limits.memory,
+                                cpus=limits.cpus, pids=limits.pids, run_id=run_id,
+                                labels={"bashenv.role": "grader", "bashenv.task": task.id})
+        self._owned = owned_test_paths(task)
+        self._hidden_files = self._hidden_test_files()
+
+    def prefill(self) -> None:
+        """Have a grading container ready before the first `grade` (with a pool)."""
+        if self.pool is not None:
+            self.pool.prefill(self.spec)
 
     def grade(self, diff: bytes | str) -> Verdict:
         started = time.monotonic()
@@ -81,74 +96,79 @@ class Rewarder:
         verdict.seconds = time.monotonic() - started
         return verdict
 
-    def _grade(self, diff: bytes) -> Verdict:
-        task = self.task
-        limits = task.limits
-        spec = SandboxSpec(image=self.image.tag, workdir=task.workdir, memory=limits.memory,
-                           cpus=limits.cpus, pids=limits.pids, run_id=self.run_id,
-                           labels={"bashenv.role": "grader", "bashenv.task": task.id})
-        owned = owned_test_paths(task)
-        touched = sorted(owned & changed_paths(diff.decode("utf-8", "replace")))
-        with Container(spec) as box:
-            if diff.strip():
-                box.put_file(f"{GRADE_DIR}/agent.patch", diff)
-                applied = box.exec(["git", "apply", "--binary", "--whitespace=nowarn",
-                                    f"{GRADE_DIR}/agent.patch"], user="root", timeout=120)
-                if applied.exit_code != 0:
-                    return Verdict(task.id, "patch_failed", log=_tail(applied.text),
-                                   touched_test_files=touched)
-            restored = self._install_hidden_tests(box, owned)
-            if restored is not None:
-                return Verdict(task.id, "error", error=restored, touched_test_files=touched)
-            return self._run_tests(box, touched)
+    def _hidden_test_files(self) -> dict[str, bytes]:
+        files = {f"{GRADE_DIR}/files/{i}": content.encode()
+                 for i, (_, content) in enumerate(sorted(self.task.tests.files.items()))}
+        if self.task.tests.patch:
+            files[f"{GRADE_DIR}/tests.patch"] = self.task.tests.patch.encode()
+        return files
 
-    def _install_hidden_tests(self, box: Container, owned: set[str]) -> str | None:
-        """Restore owned files to base, then write the hidden tests; an error text or None."""
-        base = self.image.base_sha
+    def _script(self) -> str:
+        """One exec: apply the diff, restore owned files, add hidden tests, run, record."""
+        base, tests = self.image.base_sha, self.task.tests
         restore = [
             f"if git cat-file -e {base}:{shlex.quote(p)} 2>/dev/null; "
             f"then git checkout -q {base} -- {shlex.quote(p)}; else rm -rf -- {shlex.quote(p)}; fi"
-            for p in sorted(owned)
+            for p in sorted(self._owned)
         ]
-        if self.task.tests.patch:
-            box.put_file(f"{GRADE_DIR}/tests.patch", self.task.tests.patch.encode())
+        if tests.patch:
             restore.append(f"git apply --whitespace=nowarn {GRADE_DIR}/tests.patch")
-        for i, (path, content) in enumerate(sorted(self.task.tests.files.items())):
-            box.put_file(f"{GRADE_DIR}/files/{i}", content.encode())
+        for i, (path, _) in enumerate(sorted(tests.files.items())):
             target = shlex.quote(str(PurePosixPath(path)))
             restore.append(f"mkdir -p \"$(dirname {target})\" && cp {GRADE_DIR}/files/{i} {target}")
-        if not restore:
-            return None
-        done = box.exec(["bash", "-c", "set -e\n" + "\n".join(restore)], user="root", timeout=120)
-        if done.exit_code != 0:
-            return f"installing the hidden tests failed (rc {done.exit_code}): {done.text[-2000:]}"
-        return None
+        command = self.parser.command(tests.command, f"{GRADE_DIR}/report.xml")
+        limit = max(1, int(tests.timeout + 0.999))
+        return "\n".join([
+            f"cd {shlex.quote(self.task.workdir)} || exit {ERR_SETUP}",
+            f"if [ -s {GRADE_DIR}/agent.patch ]; then git apply --binary --whitespace=nowarn "
+            f"{GRADE_DIR}/agent.patch || exit {ERR_PATCH}; fi",
+            "(set -e", *restore, f") || exit {ERR_SETUP}",
+            "start=$(date +%s.%N)",
+            f"timeout -s KILL {limit} bash -c {shlex.quote(command)}",
+            f"echo $? > {GRADE_DIR}/rc",
+            f"echo \"$start $(date +%s.%N)\" > {GRADE_DIR}/time",
+        ])
 
-    def _run_tests(self, box: Container, touched: list[str]) -> Verdict:
-        task, tests = self.task, self.task.tests
-        report = f"{GRADE_DIR}/report.xml"
-        command = self.parser.command(tests.command, report)
-        started = time.monotonic()
-        ran = box.exec(["bash", "-c", command], user="root", timeout=tests.timeout)
-        elapsed = time.monotonic() - started
-        log = _tail(ran.text)
-        verdict = Verdict(task.id, "unresolved", log=log, touched_test_files=touched,
-                          test_seconds=elapsed)
-        if ran.exit_code == 137 and elapsed >= tests.timeout:
-            verdict.outcome, verdict.error = "timeout", f"tests ran over {tests.timeout:g}s"
-            return verdict
-        data = box.get_file(report)
-        if not data:
-            verdict.outcome = "error"
-            verdict.error = f"the test command wrote no report (exit code {ran.exit_code})"
-            return verdict
+    def _grade(self, diff: bytes) -> Verdict:
+        task = self.task
+        touched = sorted(self._owned & changed_paths(diff.decode("utf-8", "replace")))
+        box = self.pool.acquire(self.spec) if self.pool else Container(self.spec)
         try:
-            statuses = self.parser.parse(data, task.test_ids())
+            box.put_files({**self._hidden_files, f"{GRADE_DIR}/agent.patch": diff})
+            ran = box.exec(["bash", "-c", self._script()], user="root",
+                           timeout=task.tests.timeout + 300)
+            results = box.get_files(GRADE_DIR) if ran.exit_code == 0 else {}
+        finally:
+            box.remove_later()
+        verdict = Verdict(task.id, "unresolved", log=_tail(ran.text), touched_test_files=touched)
+        if ran.exit_code == ERR_PATCH:
+            verdict.outcome = "patch_failed"
+        elif ran.exit_code != 0:
+            verdict.outcome = "error"
+            verdict.error = f"the grading script failed before the tests ran (exit {ran.exit_code})"
+        else:
+            self._judge(verdict, results)
+        return verdict
+
+    def _judge(self, verdict: Verdict, results: dict[str, bytes]) -> None:
+        tests = self.task.tests
+        start, _, end = results.get("time", b"0 0").decode().strip().partition(" ")
+        verdict.test_seconds = max(0.0, float(end or 0) - float(start or 0))
+        rc = int(results.get("rc", b"-1").strip() or -1)
+        if rc == 137 and verdict.test_seconds >= tests.timeout - 0.5:
+            verdict.outcome, verdict.error = "timeout", f"tests ran over {tests.timeout:g}s"
+            return
+        report = results.get("report.xml")
+        if not report:
+            verdict.outcome = "error"
+            verdict.error = f"the test command wrote no report (exit code {rc})"
+            return
+        try:
+            statuses = self.parser.parse(report, self.task.test_ids())
         except Exception as exc:  # a broken report is an error verdict, never a pass
             verdict.outcome, verdict.error = "error", f"unreadable test report: {exc}"
-            return verdict
+            return
         verdict.fail_to_pass = {t: statuses[t] for t in tests.fail_to_pass}
         verdict.pass_to_pass = {t: statuses[t] for t in tests.pass_to_pass}
         if all(s == "passed" for s in statuses.values()):
             verdict.outcome = "resolved"
-        return verdict

@@ -21,7 +21,7 @@ def client() -> docker.DockerClient:
     with _lock:
         if _client is None:
             try:
-                candidate = docker.from_env(timeout=120)
+                candidate = docker.from_env(timeout=120, max_pool_size=128)
                 candidate.ping()
             except Exception as exc:
                 host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -31,6 +31,15 @@ def client() -> docker.DockerClient:
                 ) from exc
             _client = candidate
         return _client
+
+
+def _forget_client_in_child() -> None:
+    # A forked child (e.g. an AsyncVectorEnv worker) must not share the parent's sockets.
+    global _client
+    _client = None
+
+
+os.register_at_fork(after_in_child=_forget_client_in_child)
 
 
 def image_exists(tag: str) -> bool:

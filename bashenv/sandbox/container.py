@@ -14,6 +14,7 @@ import tarfile
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -40,6 +41,11 @@ class SandboxSpec:
     run_id: str = PROCESS_RUN_ID
     labels: dict[str, str] = field(default_factory=dict)
 
+    def key(self) -> tuple[object, ...]:
+        """A hashable identity: specs with equal keys make interchangeable containers."""
+        return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
+                self.runtime, self.run_id, tuple(sorted(self.labels.items())))
+
 
 @dataclass(frozen=True)
 class ExecResult:
@@ -58,6 +64,8 @@ class _Registry:
         self._live: dict[str, Container] = {}
         self._lock = threading.Lock()
         atexit.register(self.remove_all)
+        # A forked child did not start its parent's containers and must not remove them.
+        os.register_at_fork(after_in_child=self._live.clear)
 
     def add(self, box: Container) -> None:
         with self._lock:
@@ -75,6 +83,27 @@ class _Registry:
 
 
 REGISTRY = _Registry()
+_REMOVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bashenv-remove")
+_PENDING: set[Future[None]] = set()
+_PENDING_LOCK = threading.Lock()
+
+
+def _new_remover_after_fork() -> None:
+    # Threads do not survive fork: a copied executor would queue work that never runs.
+    global _REMOVER, _PENDING, _PENDING_LOCK
+    _REMOVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bashenv-remove")
+    _PENDING, _PENDING_LOCK = set(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_remover_after_fork)
+
+
+def flush_removals() -> None:
+    """Wait for background removals (a process about to exit without atexit, e.g. a
+    multiprocessing worker, must not leave them half done)."""
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+    wait(pending)
 
 
 class Container:
@@ -127,30 +156,47 @@ class Container:
             raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
         return ExecResult(code if code is not None else -1, out or b"")
 
-    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Write one file (parent directories are created) through the Docker API."""
-        target = PurePosixPath(path)
+    def put_files(self, files: dict[str, bytes], mode: int = 0o644) -> None:
+        """Write files at absolute paths (parents created) in one Docker API call."""
         buf = io.BytesIO()
+        now = int(time.time())
         with tarfile.open(fileobj=buf, mode="w") as archive:
-            info = tarfile.TarInfo(target.name)
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-            archive.addfile(info, io.BytesIO(data))
-        self.exec(["mkdir", "-p", str(target.parent)], user="root")
+            dirs: set[PurePosixPath] = set()
+            for path in files:
+                dirs.update(p for p in PurePosixPath(path).parents if str(p) != "/")
+            for directory in sorted(dirs, key=lambda p: len(p.parts)):
+                info = tarfile.TarInfo(str(directory).lstrip("/"))
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+                archive.addfile(info)
+            for path, data in files.items():
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode, info.mtime = len(data), mode, now
+                archive.addfile(info, io.BytesIO(data))
         try:
-            self._container.put_archive(str(target.parent), buf.getvalue())
+            self._container.put_archive("/", buf.getvalue())
         except docker.errors.APIError as exc:
-            raise SandboxError(f"cannot write {path} into {self.id[:12]}: {exc.explanation}") from None
+            raise SandboxError(f"cannot write files into {self.id[:12]}: {exc.explanation}") from None
+
+    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        self.put_files({path: data}, mode)
+
+    def get_files(self, directory: str) -> dict[str, bytes]:
+        """Regular files under `directory` (one API call), by path relative to it."""
+        try:
+            stream, _ = self._container.get_archive(directory)
+        except docker.errors.NotFound:
+            return {}
+        files = {}
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            for member in archive:
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    files[member.name.partition("/")[2] or member.name] = handle.read()
+        return files
 
     def get_file(self, path: str) -> bytes | None:
         """A file's bytes, or None when it does not exist."""
-        try:
-            stream, _ = self._container.get_archive(path)
-        except docker.errors.NotFound:
-            return None
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            member = archive.next()
-            handle = archive.extractfile(member) if member else None
-            return handle.read() if handle else None
+        return self.get_files(path).get(PurePosixPath(path).name)
 
     def why_dead(self) -> str | None:
         """None while running; otherwise a short human reason (exit code, OOM kill, removed)."""
@@ -165,6 +211,13 @@ class Container:
             return None
         oom = " (killed: out of memory)" if state.get("OOMKilled") else ""
         return f"container {self.id[:12]} is {state.get('Status')}, exit code {state.get('ExitCode')}{oom}"
+
+    def remove_later(self) -> None:
+        """Remove in the background (off the hot path); `flush_removals` waits for it."""
+        future = _REMOVER.submit(self.remove)
+        with _PENDING_LOCK:
+            _PENDING.add(future)
+        future.add_done_callback(_PENDING.discard)
 
     def remove(self) -> None:
         """Idempotent: kill and delete the container."""
