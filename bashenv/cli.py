@@ -165,6 +165,27 @@ def _summary(records: list[dict[str, Any]], output: Path) -> None:
     Console().print(f"resolved {resolved}/{len(records)}")
 
 
+@app.command("bench")
+def bench(
+    path: Path | None = TASKS_ARG,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    quick: bool = typer.Option(False, help="Fewer samples (about a minute)."),
+) -> None:
+    """Measure step, reset, grading, concurrency, memory and rebuild figures beside peers."""
+    from bashenv.bench import GOALS, run_bench
+
+    figures = run_bench(_tasks(path), quick=quick, progress=lambda m: console.print(f"[dim]{m}"))
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table("figure", "value", "goal", "met", title="bashenv bench")
+    for key, value in figures.items():
+        goal = GOALS.get(key)
+        met = "" if goal is None else ("[green]yes" if value <= goal else "[red]no")
+        table.add_row(key, f"{value:g}", "" if goal is None else f"<= {goal:g}", met)
+    Console().print(table)
+
+
 @app.command("gc")
 def gc(
     everything: bool = typer.Option(False, "--all", help="Also containers of live runs."),

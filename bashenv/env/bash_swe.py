@@ -240,9 +240,13 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                 image=self._image().tag, workdir=self.task.workdir, memory=limits.memory,
                 cpus=limits.cpus, pids=limits.pids, run_id=self.run_id,
                 labels={"bashenv.role": "agent", "bashenv.task": self.task.id})
-            self._box = self.pool.acquire(spec) if self.pool else Container(spec)
+            if self.pool is not None:
+                self._box, self._shell = self.pool.acquire_with_shell(spec)
+            else:
+                self._box = Container(spec)
+                self._shell = BashSession(self._box)
+            self._shell.output_chars = limits.output_chars
             self._rewarder().prefill()
-            self._shell = BashSession(self._box, output_chars=limits.output_chars)
         return self._shell
 
     def _finish(self, obs: dict[str, Any], info: dict[str, Any],
@@ -270,5 +274,5 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             self._shell.close()
             self._shell = None
         if self._box is not None:
-            self._box.remove_later() if self.pool else self._box.remove()
+            self._box.remove_later()  # off the hot path; close() waits for it
             self._box = None

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import secrets
+import select
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -93,6 +95,7 @@ class BashSession:
         self._sock: Any = None
         self._child: fdspawn | None = None
         self._shell_pid = 0
+        self._fd = -1
         self._start()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -114,7 +117,9 @@ class BashSession:
             raise SandboxError(
                 f"cannot start a shell: {self.box.why_dead() or exc.explanation}") from None
         raw = getattr(self._sock, "_sock", self._sock)
-        self._child = fdspawn(raw.fileno(), timeout=None)
+        raw.setblocking(False)  # both drivers wait with select/the event loop, never in read()
+        self._fd = raw.fileno()
+        self._child = fdspawn(self._fd, timeout=None)
         self._child.delaybeforesend = None
         self._apply_settings()
 
@@ -178,8 +183,7 @@ class BashSession:
         while True:
             kind, arg = request
             if kind == "send":
-                self._child.send(arg)
-                reply: Any = None
+                reply: Any = self._send(arg)
             elif kind == "read":
                 reply = self._read_sync(arg)
             else:
@@ -190,16 +194,14 @@ class BashSession:
                 return done.value
 
     async def _adrive(self, protocol: _Protocol) -> CommandResult:
-        raw = getattr(self._sock, "_sock", self._sock)
         loop = asyncio.get_running_loop()
         request = next(protocol)
         while True:
             kind, arg = request
             if kind == "send":
-                self._child.send(arg)
-                reply: Any = None
+                reply: Any = self._send(arg)
             elif kind == "read":
-                reply = await self._read_async(loop, raw, arg)
+                reply = await self._read_async(loop, arg)
             else:
                 reply = await asyncio.to_thread(arg)
             try:
@@ -216,20 +218,42 @@ class BashSession:
         except (pexpect.EOF, OSError):
             return None
 
-    async def _read_async(self, loop: asyncio.AbstractEventLoop, raw: Any,
-                          deadline: float) -> bytes | None:
-        raw.setblocking(False)
+    async def _read_async(self, loop: asyncio.AbstractEventLoop, deadline: float) -> bytes | None:
+        """Like `_read_sync`, waiting in the event loop (a reader callback, no task per read)."""
         try:
-            data = await asyncio.wait_for(loop.sock_recv(raw, CHUNK),
-                                          max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            return b""
+            return os.read(self._fd, CHUNK) or None
+        except BlockingIOError:
+            pass
         except OSError:
             return None
+        ready = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(self._fd, wake)
+        timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), wake)
+        try:
+            await ready
         finally:
-            with contextlib.suppress(OSError):
-                raw.setblocking(True)
-        return data or None
+            loop.remove_reader(self._fd)
+            timer.cancel()
+        try:
+            return os.read(self._fd, CHUNK) or None
+        except BlockingIOError:
+            return b""  # the deadline passed
+        except OSError:
+            return None
+
+    def _send(self, data: bytes) -> None:
+        """Write all of `data` to the non-blocking socket."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._fd, view):]
+            except BlockingIOError:
+                select.select([], [self._fd], [], 5)
 
     def _protocol(self, line: str, timeout: float, allow_restart: bool = True) -> _Protocol:
         self._seq += 1
@@ -239,9 +263,11 @@ class BashSession:
         yield "send", f"export __bashenv_seq={self._seq}; {line}\n".encode()
         outcome = yield from self._await_marker(seq, buffer, started + timeout)
         if outcome is not None:
-            if not allow_restart:  # the harness's own set-up: just learn the shell's pid
+            if not allow_restart or not self._shell_pid:  # set-up: learn the shell's pid
                 self._shell_pid = outcome[1]
-            note = yield "call", lambda: self._after_marker(outcome[1])
+            note = ""
+            if outcome[1] != self._shell_pid:
+                note = yield "call", lambda: self._shell_replaced(outcome[1])
             return self._result(buffer, outcome, started, note=note)
         if not allow_restart:
             return CommandResult(buffer.text(), -1, timed_out=True)
@@ -254,19 +280,16 @@ class BashSession:
         outcome = yield from self._await_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
         note = f"\n[bashenv: command timed out after {timeout:g}s and was interrupted]"
         if outcome is not None:
-            note += yield "call", lambda: self._after_marker(outcome[1])
+            if outcome[1] != self._shell_pid:
+                note += yield "call", lambda: self._shell_replaced(outcome[1])
             return self._result(buffer, outcome, started, note=note, timed_out=True)
         note += yield "call", lambda: self._restart("the shell did not respond to Ctrl-C")
         return self._result(buffer, (124, 0, self.cwd), started, note=note, timed_out=True,
                             restarted=True)
 
-    def _after_marker(self, pid: int) -> str:
-        if pid == self._shell_pid:
-            return ""
-        replaced = self._shell_pid != 0
+    def _shell_replaced(self, pid: int) -> str:
+        """The agent ran `exec bash` or similar: a new shell answers under our marker."""
         self._shell_pid = pid
-        if not replaced:
-            return ""
         self._apply_settings()
         return "\n[bashenv: the shell was replaced; harness settings were applied again]"
 

@@ -1,0 +1,203 @@
+"""`bashenv bench`: speed and memory figures of bashenv beside the peer approaches.
+
+Run on demand (not a test). Prints a table, or one JSON object with --json. The peer
+figures use the same machine, image and command: a fresh `docker exec` per command
+(what mini-swe-agent, R2E-Gym and SkyRL do), the docker SDK's `exec_run`, and
+mini-swe-agent's own DockerEnvironment when it is installed (`pip install bashenv[bench]`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bashenv.agents import GoldAgent
+from bashenv.env import BashSWEEnv
+from bashenv.images import build_images
+from bashenv.sandbox import Container, SandboxSpec
+from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox.pool import WarmPool
+from bashenv.task import Task
+
+GOALS = {  # key: (goal, "<=")
+    "step_p50_ms": 1.0, "step_p99_ms": 3.0, "reset_warm_p50_ms": 50.0,
+    "reset_cold_p50_ms": 500.0, "grading_overhead_p50_s": 1.0,
+    "concurrent32_step_p50_ms": 5.0, "host_rss_per_env_mb": 5.0, "rebuild_unchanged_s": 1.0,
+}
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _timed(fn: Callable[[], Any], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _wait_ready(pool: WarmPool, env: BashSWEEnv) -> None:
+    box = env._box
+    spec = box.spec if box else None
+    deadline = time.monotonic() + 30
+    while spec is not None and pool.ready(spec, with_shell=True) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def bench_steps(task: Task, n: int) -> dict[str, float]:
+    env = BashSWEEnv(task, run_id="bench")
+    try:
+        env.reset()
+        for _ in range(20):
+            env.step("true")
+        env._overrides["max_steps"] = n + 100
+        samples = _timed(lambda: env.step("true"), n)
+    finally:
+        env.close()
+    return {"step_p50_ms": _pct(samples, 0.5) * 1e3, "step_p99_ms": _pct(samples, 0.99) * 1e3}
+
+
+def bench_resets(task: Task, n: int) -> dict[str, float]:
+    pool = WarmPool(size=2)
+    warm_env = BashSWEEnv(task, warm_pool=pool, run_id="bench")
+    cold_env = BashSWEEnv(task, run_id="bench")
+    try:
+        warm_env.reset()
+        warm, cold = [], []
+        for _ in range(n):
+            _wait_ready(pool, warm_env)  # a warm pool is the premise of this figure
+            warm += _timed(lambda: (warm_env.reset(), warm_env.step("true")), 1)
+        cold_env.reset()
+        cold_env.step("true")
+        for _ in range(max(3, n // 2)):
+            cold += _timed(lambda: (cold_env.reset(), cold_env.step("true")), 1)
+    finally:
+        warm_env.close()
+        cold_env.close()
+        pool.close()
+    return {"reset_warm_p50_ms": statistics.median(warm) * 1e3,
+            "reset_cold_p50_ms": statistics.median(cold) * 1e3}
+
+
+def bench_grading(task: Task, n: int) -> dict[str, float]:
+    pool = WarmPool(size=2)
+    env = BashSWEEnv(task, warm_pool=pool, run_id="bench")
+    overheads, totals = [], []
+    try:
+        for _ in range(n):
+            obs, _ = env.reset()
+            agent = GoldAgent()
+            agent.reset(task, obs)
+            for _ in range(2):
+                obs, *_ = env.step(agent.act(obs))
+            time.sleep(0.3)  # let the pool refill, as between real episodes
+            started = time.perf_counter()
+            *_, info = env.step("submit")
+            total = time.perf_counter() - started
+            assert info["verdict"]["outcome"] == "resolved", info["verdict"]
+            totals.append(total)
+            overheads.append(total - info["verdict"]["test_seconds"])
+    finally:
+        env.close()
+        pool.close()
+    return {"grading_overhead_p50_s": statistics.median(overheads),
+            "grading_total_p50_s": statistics.median(totals)}
+
+
+def bench_concurrency(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
+    async def main() -> tuple[list[float], float]:
+        rss_before = _rss_mb()
+        envs = [BashSWEEnv(task, run_id="bench", max_steps=rounds + 10) for _ in range(envs_n)]
+        try:
+            await asyncio.gather(*(e.areset() for e in envs))
+            await asyncio.gather(*(e.astep("true") for e in envs))  # live shells
+            rss_per_env = (_rss_mb() - rss_before) / envs_n
+
+            async def timed_step(env: BashSWEEnv) -> float:
+                started = time.perf_counter()
+                await env.astep("true")
+                return time.perf_counter() - started
+
+            samples: list[float] = []
+            for _ in range(rounds):
+                samples += await asyncio.gather(*(timed_step(e) for e in envs))
+            return samples, rss_per_env
+        finally:
+            for env in envs:
+                env.close()
+
+    samples, rss = asyncio.run(main())
+    return {"concurrent32_step_p50_ms": _pct(samples, 0.5) * 1e3,
+            "concurrent32_step_p99_ms": _pct(samples, 0.99) * 1e3, "host_rss_per_env_mb": rss}
+
+
+def bench_rebuild(tasks: list[Task]) -> dict[str, float]:
+    build_images(tasks)  # make sure everything exists first
+    started = time.perf_counter()
+    built = sum(build_images(tasks).values())
+    return {"rebuild_unchanged_s": time.perf_counter() - started, "rebuild_unchanged_builds": built}
+
+
+def bench_peers(image: str, n: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with Container(SandboxSpec(image=image, run_id="bench")) as box:
+        cli = _timed(lambda: subprocess.run(["docker", "exec", box.id, "bash", "-c", "true"],
+                                            check=True, capture_output=True), n)
+        sdk = _timed(lambda: box.exec(["bash", "-c", "true"]), n)
+    figures["peer_exec_step_p50_ms"] = statistics.median(cli) * 1e3
+    figures["peer_sdk_exec_step_p50_ms"] = statistics.median(sdk) * 1e3
+    try:
+        from minisweagent.environments.docker import DockerEnvironment
+    except ImportError:
+        return figures
+    mini = DockerEnvironment(image=image, cwd="/repo",
+                             run_args=["--rm", "--network", "none", "--label", "bashenv=bench"])
+    try:
+        samples = _timed(lambda: _mini_execute(mini, "true"), n)
+        figures["minisweagent_step_p50_ms"] = statistics.median(samples) * 1e3
+    finally:
+        mini.cleanup()
+    return figures
+
+
+def _mini_execute(env: Any, command: str) -> Any:
+    try:
+        return env.execute(command)
+    except (TypeError, AttributeError):  # mini-swe-agent 2.x takes an action dict
+        return env.execute({"command": command})
+
+
+def run_bench(tasks: list[Task], quick: bool = False,
+              progress: Callable[[str], None] = print) -> dict[str, float]:
+    task = tasks[0]
+    figures: dict[str, float] = {}
+    steps: list[tuple[str, Callable[[], dict[str, float]]]] = [
+        ("images: rebuild of unchanged tasks", lambda: bench_rebuild(tasks)),
+        ("step round trips", lambda: bench_steps(task, 300 if quick else 2000)),
+        ("resets, warm and cold", lambda: bench_resets(task, 8 if quick else 20)),
+        ("grading overhead", lambda: bench_grading(task, 3 if quick else 8)),
+        ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40)),
+        ("peers: docker exec per command", lambda: bench_peers(
+            BashSWEEnv(task)._image().tag, 15 if quick else 40)),
+    ]
+    for name, step in steps:
+        progress(name)
+        figures.update(step())
+        flush_removals()
+    return {k: round(v, 4) for k, v in figures.items()}
