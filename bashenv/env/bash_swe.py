@@ -78,7 +78,8 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def __init__(self, tasks: Any = None, *, render_mode: str | None = None,
                  grade_on_truncation: bool = True, max_steps: int | None = None,
                  command_timeout: float | None = None, episode_timeout: float | None = None,
-                 run_id: str = PROCESS_RUN_ID, warm_pool: int | WarmPool = 0) -> None:
+                 run_id: str = PROCESS_RUN_ID, warm_pool: int | WarmPool = 0,
+                 runtime: str | None = None) -> None:
         self.tasks = _resolve_tasks(tasks)
         if not self.tasks:
             raise BashenvError("BashSWEEnv needs at least one task")
@@ -87,6 +88,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self.render_mode = render_mode
         self.grade_on_truncation = grade_on_truncation
         self.run_id = run_id
+        self.runtime = runtime  # e.g. "runsc": overrides the tasks' sandbox.runtime
         self.pool = shared_pool(warm_pool) if isinstance(warm_pool, int) else warm_pool
         self._overrides = {"max_steps": max_steps, "command_timeout": command_timeout,
                            "episode_timeout": episode_timeout}
@@ -222,6 +224,9 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self._close_sandbox()
         return self._obs(f"[bashenv: sandbox error: {exc}]", -1), 0.0, False, True, info
 
+    def _user(self) -> str:
+        return "" if self.task.sandbox.user == "root" else self.task.sandbox.user
+
     def _image(self) -> TaskImage:
         if self.task.id not in self._images:
             self._images[self.task.id] = ensure_task_image(self.task)
@@ -239,6 +244,8 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             spec = SandboxSpec(
                 image=self._image().tag, workdir=self.task.workdir, memory=limits.memory,
                 cpus=limits.cpus, pids=limits.pids, run_id=self.run_id,
+                network=self.task.sandbox.network, user=self._user(),
+                runtime=self.runtime or self.task.sandbox.runtime,
                 labels={"bashenv.role": "agent", "bashenv.task": self.task.id})
             if self.pool is not None:
                 self._box, self._shell = self.pool.acquire_with_shell(spec)
@@ -264,7 +271,8 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _grade(self) -> Verdict:
         try:
             rewarder = self._rewarder()
-            diff = agent_diff(self._box, rewarder.image.base_sha) if self._box else b""
+            diff = (agent_diff(self._box, rewarder.image.base_sha, self._user())
+                    if self._box else b"")
             return rewarder.grade(diff)
         except BashenvError as exc:
             return Verdict(self.task.id, "error", error=str(exc))

@@ -20,7 +20,7 @@ def changed_paths(diff: str) -> set[str]:
     return {p for p in paths if p != "/dev/null"}
 
 
-def agent_diff(box: Container, base_sha: str) -> bytes:
+def agent_diff(box: Container, base_sha: str, user: str = "") -> bytes:
     """All changes in the agent's repository against the base commit, new files included."""
     # A private index, hooks off: the agent's own git state is not trusted or disturbed.
     script = (
@@ -29,7 +29,7 @@ def agent_diff(box: Container, base_sha: str) -> bytes:
         f"git -c core.hooksPath=/dev/null diff --cached --binary --no-color --no-ext-diff {base_sha}; "
         "rc=$?; rm -f \"$GIT_INDEX_FILE\"; exit $rc"
     )
-    result = box.exec(["bash", "-c", script], user="root", timeout=120)
+    result = box.exec(["bash", "-c", script], user=user, timeout=120)
     if result.exit_code != 0:
         raise SandboxError(f"cannot take the agent's diff (git exited {result.exit_code}): "
                            f"{result.text[-500:]}")

@@ -6,14 +6,22 @@ Statuses: passed, failed, error, skipped, missing (not in the report at all).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Protocol
+
+_SUMMARY = re.compile(r"^[= ]*((?:\d+ [a-z]+(?:, )?)+) in [\d.]+s", re.MULTILINE)
 
 
 class ReportParser(Protocol):
     def command(self, base: str, report_path: str) -> str: ...
 
     def parse(self, report: bytes, test_ids: list[str]) -> dict[str, str]: ...
+
+    def verify(self, report: bytes, exit_code: int, log: str) -> str | None:
+        """Why the report cannot be trusted (it disagrees with the exit code or the log)."""
+        ...
 
 
 def _pytest_key(test_id: str) -> str:
@@ -45,6 +53,30 @@ class PytestJUnit:
             if seen.get(key, "passed") == "passed":
                 seen[key] = status
         return {tid: seen.get(_pytest_key(tid), "missing") for tid in test_ids}
+
+
+    def verify(self, report: bytes, exit_code: int, log: str) -> str | None:
+        cases = list(ET.fromstring(report).iter("testcase"))
+        keys = Counter(f"{c.get('classname')}::{c.get('name')}" for c in cases)
+        if any(n > 1 for n in keys.values()):
+            return "the report lists a test more than once"
+        failed = sum(1 for c in cases if any(x.tag == "failure" for x in c))
+        errors = sum(1 for c in cases if any(x.tag == "error" for x in c))
+        passed = sum(1 for c in cases if len(c) == 0 or all(x.tag in ("system-out", "system-err",
+                                                                         "properties") for x in c))
+        expected_rc = 1 if failed or errors else (0 if cases else 5)
+        if exit_code != expected_rc:
+            return f"pytest exited {exit_code} but its report implies {expected_rc}"
+        summaries = _SUMMARY.findall(log)
+        if not summaries:
+            return "no pytest summary line in the test log"
+        counts = {word.rstrip("s") if word.endswith("s") and word != "s" else word: int(n)
+                  for n, word in (part.split(" ", 1) for part in summaries[-1].split(", "))}
+        said_passed = counts.get("passed", 0) + counts.get("xpassed", 0)
+        if said_passed != passed or counts.get("failed", 0) != failed:
+            return (f"the log says {said_passed} passed/{counts.get('failed', 0)} failed, "
+                    f"the report {passed}/{failed}")
+        return None
 
 
 PARSERS: dict[str, ReportParser] = {"pytest": PytestJUnit()}

@@ -7,16 +7,19 @@ deleting tests cannot help. Results come from a report file outside the reposito
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 import shlex
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bashenv.errors import BashenvError
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
-from bashenv.images.build import TaskImage
+from bashenv.images.build import AGENT_USER, TaskImage
 from bashenv.sandbox.container import PROCESS_RUN_ID, Container, SandboxSpec
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task.model import Task
@@ -25,6 +28,11 @@ GRADE_DIR = "/bashenv_grade"  # outside the repository
 OUTCOMES = ("resolved", "unresolved", "patch_failed", "timeout", "error")
 LOG_LIMIT = 20000
 ERR_PATCH, ERR_SETUP = 90, 91  # exit codes of the grading script before the tests run
+OUT_DIR = f"{GRADE_DIR}/out"  # the only place the test user may write outside the repo
+RESULT_TAG = "BASHENV_RESULT"
+RESULT_LINE = re.compile(rf"^{RESULT_TAG} (\d+) ([\d.]+) ([\d.]+)$", re.MULTILINE)
+CONFIG_GUARD = (Path(__file__).parent / "config_guard.py").read_bytes()
+GRADER_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID")
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Verdict:
     log: str = ""
     error: str | None = None
     touched_test_files: list[str] = field(default_factory=list)
+    reverted_config: list[str] = field(default_factory=list)
     test_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -77,6 +86,7 @@ class Rewarder:
         limits = task.limits
         self.spec = SandboxSpec(image=image.tag, workdir=task.workdir, memory=limits.memory,
                                 cpus=limits.cpus, pids=limits.pids, run_id=run_id,
+                                cap_add=GRADER_CAPS, runtime=task.sandbox.runtime,
                                 labels={"bashenv.role": "grader", "bashenv.task": task.id})
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
@@ -104,71 +114,103 @@ class Rewarder:
         return files
 
     def _script(self) -> str:
-        """One exec: apply the diff, restore owned files, add hidden tests, run, record."""
+        """One exec, as root: apply the diff, restore what the hidden tests own, revert test
+        configuration, run the tests as the agent user, kill every process of that user,
+        and only then print the result line (nothing the tests started can print after it)."""
         base, tests = self.image.base_sha, self.task.tests
         restore = [
             f"if git cat-file -e {base}:{shlex.quote(p)} 2>/dev/null; "
             f"then git checkout -q {base} -- {shlex.quote(p)}; else rm -rf -- {shlex.quote(p)}; fi"
             for p in sorted(self._owned)
         ]
+        if tests.protect_config:
+            restore.append(f"python3 {GRADE_DIR}/config_guard.py {base} {GRADE_DIR}/touched.json")
         if tests.patch:
             restore.append(f"git apply --whitespace=nowarn {GRADE_DIR}/tests.patch")
         for i, (path, _) in enumerate(sorted(tests.files.items())):
             target = shlex.quote(str(PurePosixPath(path)))
             restore.append(f"mkdir -p \"$(dirname {target})\" && cp {GRADE_DIR}/files/{i} {target}")
-        command = self.parser.command(tests.command, f"{GRADE_DIR}/report.xml")
+        command = self.parser.command(tests.command, f"{OUT_DIR}/report.xml")
         limit = max(1, int(tests.timeout + 0.999))
+        user = AGENT_USER
         return "\n".join([
             f"cd {shlex.quote(self.task.workdir)} || exit {ERR_SETUP}",
             f"if [ -s {GRADE_DIR}/agent.patch ]; then git apply --binary --whitespace=nowarn "
             f"{GRADE_DIR}/agent.patch || exit {ERR_PATCH}; fi",
             "(set -e", *restore, f") || exit {ERR_SETUP}",
+            f"chown -R {user}: . && mkdir -p {OUT_DIR} && chown {user}: {OUT_DIR} || exit {ERR_SETUP}",
             "start=$(date +%s.%N)",
-            f"timeout -s KILL {limit} bash -c {shlex.quote(command)}",
-            f"echo $? > {GRADE_DIR}/rc",
-            f"echo \"$start $(date +%s.%N)\" > {GRADE_DIR}/time",
+            f"timeout -s KILL {limit} setpriv --reuid={user} --regid={user} --init-groups "
+            f"env HOME=/home/{user} bash -c {shlex.quote(command)}",
+            "rc=$?",
+            "end=$(date +%s.%N)",
+            f"pkill -9 -u {user}; sleep 0.1; pkill -9 -u {user}",
+            f"echo \"{RESULT_TAG} $rc $start $end\"",
         ])
 
     def _grade(self, diff: bytes) -> Verdict:
         task = self.task
-        touched = sorted(self._owned & changed_paths(diff.decode("utf-8", "replace")))
+        touched_all = changed_paths(diff.decode("utf-8", "replace"))
+        touched = sorted(self._owned & touched_all)
         box = self.pool.acquire(self.spec) if self.pool else Container(self.spec)
         try:
-            box.put_files({**self._hidden_files, f"{GRADE_DIR}/agent.patch": diff})
+            box.put_files({**self._hidden_files, f"{GRADE_DIR}/agent.patch": diff,
+                           f"{GRADE_DIR}/touched.json": json.dumps(sorted(touched_all)).encode(),
+                           f"{GRADE_DIR}/config_guard.py": CONFIG_GUARD})
             ran = box.exec(["bash", "-c", self._script()], user="root",
                            timeout=task.tests.timeout + 300)
-            results = box.get_files(GRADE_DIR) if ran.exit_code == 0 else {}
+            report = box.get_file(f"{OUT_DIR}/report.xml") if ran.exit_code == 0 else None
         finally:
             box.remove_later()
-        verdict = Verdict(task.id, "unresolved", log=_tail(ran.text), touched_test_files=touched)
+        log, reverted = _split_reverted(ran.text)
+        verdict = Verdict(task.id, "unresolved", log=_tail(log), touched_test_files=touched,
+                          reverted_config=reverted)
         if ran.exit_code == ERR_PATCH:
             verdict.outcome = "patch_failed"
         elif ran.exit_code != 0:
             verdict.outcome = "error"
             verdict.error = f"the grading script failed before the tests ran (exit {ran.exit_code})"
         else:
-            self._judge(verdict, results)
+            self._judge(verdict, log, report)
         return verdict
 
-    def _judge(self, verdict: Verdict, results: dict[str, bytes]) -> None:
+    def _judge(self, verdict: Verdict, log: str, report: bytes | None) -> None:
         tests = self.task.tests
-        start, _, end = results.get("time", b"0 0").decode().strip().partition(" ")
-        verdict.test_seconds = max(0.0, float(end or 0) - float(start or 0))
-        rc = int(results.get("rc", b"-1").strip() or -1)
-        if rc == 137 and verdict.test_seconds >= tests.timeout - 0.5:
+        results = RESULT_LINE.findall(log)
+        if not results:
+            verdict.outcome, verdict.error = "error", "the grading script printed no result line"
+            return
+        rc, start, end = results[-1]
+        verdict.test_seconds = max(0.0, float(end) - float(start))
+        if int(rc) == 137 and verdict.test_seconds >= tests.timeout - 0.5:
             verdict.outcome, verdict.error = "timeout", f"tests ran over {tests.timeout:g}s"
             return
-        report = results.get("report.xml")
         if not report:
             verdict.outcome = "error"
             verdict.error = f"the test command wrote no report (exit code {rc})"
             return
         try:
+            distrust = self.parser.verify(report, int(rc), log)
             statuses = self.parser.parse(report, self.task.test_ids())
         except Exception as exc:  # a broken report is an error verdict, never a pass
             verdict.outcome, verdict.error = "error", f"unreadable test report: {exc}"
             return
         verdict.fail_to_pass = {t: statuses[t] for t in tests.fail_to_pass}
         verdict.pass_to_pass = {t: statuses[t] for t in tests.pass_to_pass}
-        if all(s == "passed" for s in statuses.values()):
+        if distrust:
+            verdict.outcome, verdict.error = "error", f"test report not trusted: {distrust}"
+        elif all(s == "passed" for s in statuses.values()):
             verdict.outcome = "resolved"
+
+
+def _split_reverted(text: str) -> tuple[str, list[str]]:
+    """The log without the config guard's line, and the paths that line names."""
+    reverted: list[str] = []
+    kept = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("BASHENV_REVERTED "):
+            with contextlib.suppress(ValueError):
+                reverted = json.loads(line.split(" ", 1)[1])
+        else:
+            kept.append(line)
+    return "".join(kept), reverted

@@ -42,6 +42,7 @@ QUIET_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",
 }
+AGENT_USER, AGENT_UID = "agent", 1000  # the unprivileged user agents (and tests) run as
 GITIGNORE = "__pycache__/\n*.py[co]\n.pytest_cache/\n*.egg-info/\n"
 
 
@@ -132,19 +133,19 @@ def _from_base(recipe: BaseRecipe) -> None:
 
 def build_base(recipe: BaseRecipe) -> tuple[str, bool]:
     """(tag, built?) for a base recipe; skipped when an image of its hash exists."""
-    with file_lock(f"image-{recipe.tag.replace('/', '_').replace(':', '_')}"):
+    with file_lock(_lock_name(recipe.tag)):
         if _image_labels(recipe.tag) is not None:
             return recipe.tag, False
         (_debootstrap_base if recipe.debootstrap else _from_base)(recipe)
         return recipe.tag, True
 
 
-def _env_tag(task: Task, base_tag: str) -> str:
-    env = task.environment
-    return "bashenv/env:" + _digest(base_tag, env.python_packages, env.env)[:16]
+def _lock_name(tag: str) -> str:
+    return "image-" + tag.replace("/", "_").replace(":", "_")
 
 
-def _env_dockerfile(task: Task, base_tag: str, context: Path) -> str:
+def _env_dockerfile(task: Task, base_tag: str) -> str:
+    """The environment layer; its text is hashed into the tag, so any change rebuilds."""
     env = task.environment
     envs = {**QUIET_ENV, "VIRTUAL_ENV": "/opt/venv", **env.env}
     lines = [
@@ -154,37 +155,42 @@ def _env_dockerfile(task: Task, base_tag: str, context: Path) -> str:
         "RUN git config --system core.excludesFile /etc/bashenv-gitignore"
         " && git config --system safe.directory '*'"
         " && git config --system init.defaultBranch main"
-        " && python3 -m venv --system-site-packages /opt/venv",
+        " && python3 -m venv --system-site-packages /opt/venv"
+        f" && useradd --create-home --uid {AGENT_UID} --shell /bin/bash {AGENT_USER}",
         'ENV PATH="/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
     ]
-    (context / "gitignore").write_text(GITIGNORE)
     if env.python_packages:
-        bundle = ca_bundle()
-        cert = ""
-        if bundle:
-            shutil.copy(bundle, context / "ca.crt")
-            lines.append("COPY ca.crt /tmp/bashenv-ca.crt")
-            cert = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
-                    "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
+        # ca.crt: the host's CA bundle, for pip behind a TLS-intercepting proxy.
+        cert = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
+                "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
         pkgs = " ".join(json.dumps(p) for p in env.python_packages)
-        lines.append(f"RUN {cert}pip install --no-cache-dir {pkgs} && rm -f /tmp/bashenv-ca.crt")
+        lines += ["COPY ca.crt /tmp/bashenv-ca.crt",
+                  f"RUN {cert}pip install --no-cache-dir {pkgs} && rm -f /tmp/bashenv-ca.crt"]
     return "\n".join(lines) + "\n"
 
 
 def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
-    tag = _env_tag(task, base_tag)
-    with file_lock("image-" + tag.replace("/", "_").replace(":", "_")):
+    dockerfile = _env_dockerfile(task, base_tag)
+    tag = "bashenv/env:" + _digest(dockerfile, GITIGNORE)[:16]
+    with file_lock(_lock_name(tag)):
         if _image_labels(tag) is not None:
             return tag, False
         with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
-            Path(tmp, "Dockerfile").write_text(_env_dockerfile(task, base_tag, Path(tmp)))
-            _docker_build(Path(tmp), tag, f"environment of task {task.id}", {})
+            context = Path(tmp)
+            (context / "Dockerfile").write_text(dockerfile)
+            (context / "gitignore").write_text(GITIGNORE)
+            bundle = ca_bundle()
+            (context / "ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
+            _docker_build(context, tag, f"environment of task {task.id}", {})
         return tag, True
 
 
-def _task_tag(task: Task, env_tag: str, source_sha: str) -> str:
-    key = _digest(env_tag, source_sha, task.environment.setup, task.workdir)
-    return f"bashenv/task-{task.id.lower()}:{key[:16]}"
+def _task_dockerfile(task: Task, env_tag: str) -> str:
+    lines = [f"FROM {env_tag}", f"COPY repo/ {task.workdir}/", f"WORKDIR {task.workdir}"]
+    lines += [f"RUN {cmd}" for cmd in task.environment.setup]
+    lines.append(f"RUN chown -R {AGENT_UID}:{AGENT_UID} {task.workdir}")
+    lines.append('CMD ["sleep", "infinity"]')
+    return "\n".join(lines) + "\n"
 
 
 def build_task_image(task: Task) -> tuple[TaskImage, int]:
@@ -192,18 +198,16 @@ def build_task_image(task: Task) -> tuple[TaskImage, int]:
     base_tag, built_base = build_base(load_recipe(task.environment.base))
     env_tag, built_env = build_env(task, base_tag)
     _, source_sha = resolve_commit(task)
-    tag = _task_tag(task, env_tag, source_sha)
-    with file_lock("image-" + tag.replace("/", "_").replace(":", "_")):
+    dockerfile = _task_dockerfile(task, env_tag)
+    tag = f"bashenv/task-{task.id.lower()}:{_digest(dockerfile, source_sha)[:16]}"
+    with file_lock(_lock_name(tag)):
         labels = _image_labels(tag)
         if labels is not None:
             return TaskImage(tag, labels["bashenv.base_sha"]), int(built_base) + int(built_env)
         with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
             context = Path(tmp)
             base_sha = export_base_repo(task, context / "repo")
-            lines = [f"FROM {env_tag}", f"COPY repo/ {task.workdir}/", f"WORKDIR {task.workdir}"]
-            lines += [f"RUN {cmd}" for cmd in task.environment.setup]
-            lines.append('CMD ["sleep", "infinity"]')
-            (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+            (context / "Dockerfile").write_text(dockerfile)
             _docker_build(context, tag, f"task {task.id}",
                           {"bashenv.task": task.id, "bashenv.base_sha": base_sha})
         return TaskImage(tag, base_sha), int(built_base) + int(built_env) + 1

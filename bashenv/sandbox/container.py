@@ -40,11 +40,14 @@ class SandboxSpec:
     runtime: str | None = None
     run_id: str = PROCESS_RUN_ID
     labels: dict[str, str] = field(default_factory=dict)
+    cap_add: tuple[str, ...] = ()  # every capability is dropped; these are given back
+    user: str = ""  # who the shell runs as ("" = the image's user)
 
     def key(self) -> tuple[object, ...]:
         """A hashable identity: specs with equal keys make interchangeable containers."""
         return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
-                self.runtime, self.run_id, tuple(sorted(self.labels.items())))
+                self.runtime, self.run_id, tuple(sorted(self.labels.items())), self.cap_add,
+                self.user)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,8 @@ class Container:
                 nano_cpus=int(spec.cpus * 1e9),
                 pids_limit=spec.pids,
                 security_opt=["no-new-privileges"],
+                cap_drop=["ALL"],
+                cap_add=list(spec.cap_add) or None,
                 runtime=spec.runtime,
                 working_dir=spec.workdir,
             )

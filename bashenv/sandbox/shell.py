@@ -78,10 +78,10 @@ def ansi_c_quote(command: str, line: int = LINE) -> str:
 class BashSession:
     """One bash whose cwd, variables and functions persist between `run` calls."""
 
-    def __init__(self, box: Container, *, env: dict[str, str] | None = None, user: str = "",
-                 output_chars: int = 20000) -> None:
+    def __init__(self, box: Container, *, env: dict[str, str] | None = None,
+                 user: str | None = None, output_chars: int = 20000) -> None:
         self.box = box
-        self.user = user
+        self.user = box.spec.user if user is None else user
         self.output_chars = output_chars
         self.cwd = box.spec.workdir
         self._env = env or {}
@@ -142,8 +142,8 @@ class BashSession:
         """Kill the shell's whole session (background jobs too) from a separate exec."""
         if self._shell_pid:
             kill = f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"
-            with contextlib.suppress(SandboxError):
-                self.box.exec(["sh", "-c", kill], user="root", timeout=10)
+            with contextlib.suppress(SandboxError):  # as the shell's user: no CAP_KILL here
+                self.box.exec(["sh", "-c", kill], user=self.user, timeout=10)
         self.close()
 
     def _restart(self, why: str) -> str:

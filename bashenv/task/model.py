@@ -82,6 +82,9 @@ class HiddenTests(_Strict):
     )
     runner: Literal["pytest"] = Field("pytest", description="Which result parser to use.")
     timeout: float = Field(600, gt=0, description="Seconds before the test run is killed.")
+    protect_config: bool = Field(
+        True, description="Revert the diff's changes to test configuration (conftest.py, "
+        "pytest sections of pytest.ini/tox.ini/setup.cfg/pyproject.toml, sitecustomize, .pth).")
 
     @field_validator("files")
     @classmethod
@@ -104,6 +107,14 @@ class Limits(_Strict):
     pids: int = Field(512, gt=16, description="Maximum processes in the container.")
 
 
+class SandboxPolicy(_Strict):
+    """How the agent's container is locked down (all capabilities are always dropped)."""
+
+    user: str = Field("agent", description="User the agent's shell runs as ('root' to opt out).")
+    runtime: str | None = Field(None, description="Container runtime, e.g. 'runsc' (gVisor).")
+    network: bool = Field(False, description="Give the agent's container a network.")
+
+
 TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -121,6 +132,7 @@ class Task(_Strict):
     tests: HiddenTests
     gold_patch: TextOrFile | None = Field(None, description="Reference fix, for validation.")
     limits: Limits = Field(default_factory=Limits)
+    sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     workdir: str = Field("/repo", pattern=r"^/[^\s]*$", description="Repository path in the box.")
 
     _source_file: Path | None = PrivateAttr(None)
