@@ -25,8 +25,8 @@ from bashenv.env.spaces import UnicodeText
 from bashenv.errors import BashenvError, SandboxError
 from bashenv.grading import Rewarder, Verdict, agent_diff
 from bashenv.images import TaskImage, ensure_task_image
-from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container, SandboxSpec
-from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container
+from bashenv.sandbox.container import flush_removals, spec_for_task
 from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.task import SUBMIT, Task, load_tasks
 
@@ -224,9 +224,6 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self._close_sandbox()
         return self._obs(f"[bashenv: sandbox error: {exc}]", -1), 0.0, False, True, info
 
-    def _user(self) -> str:
-        return "" if self.task.sandbox.user == "root" else self.task.sandbox.user
-
     def _image(self) -> TaskImage:
         if self.task.id not in self._images:
             self._images[self.task.id] = ensure_task_image(self.task)
@@ -240,19 +237,14 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
 
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
-            limits = self.task.limits
-            spec = SandboxSpec(
-                image=self._image().tag, workdir=self.task.workdir, memory=limits.memory,
-                cpus=limits.cpus, pids=limits.pids, run_id=self.run_id,
-                network=self.task.sandbox.network, user=self._user(),
-                runtime=self.runtime or self.task.sandbox.runtime,
-                labels={"bashenv.role": "agent", "bashenv.task": self.task.id})
+            spec = spec_for_task(self.task, self._image().tag, "agent", self.run_id,
+                                 runtime=self.runtime)
             if self.pool is not None:
                 self._box, self._shell = self.pool.acquire_with_shell(spec)
             else:
                 self._box = Container(spec)
                 self._shell = BashSession(self._box)
-            self._shell.output_chars = limits.output_chars
+            self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()
         return self._shell
 
@@ -271,7 +263,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _grade(self) -> Verdict:
         try:
             rewarder = self._rewarder()
-            diff = (agent_diff(self._box, rewarder.image.base_sha, self._user())
+            diff = (agent_diff(self._box, rewarder.image.base_sha, self._box.spec.user)
                     if self._box else b"")
             return rewarder.grade(diff)
         except BashenvError as exc:

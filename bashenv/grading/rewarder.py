@@ -20,7 +20,7 @@ from bashenv.errors import BashenvError
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
 from bashenv.images.build import AGENT_USER, TaskImage
-from bashenv.sandbox.container import PROCESS_RUN_ID, Container, SandboxSpec
+from bashenv.sandbox.container import PROCESS_RUN_ID, Container, spec_for_task
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task.model import Task
 
@@ -83,11 +83,9 @@ class Rewarder:
         self.image = image
         self.pool = pool
         self.parser = PARSERS[task.tests.runner]
-        limits = task.limits
-        self.spec = SandboxSpec(image=image.tag, workdir=task.workdir, memory=limits.memory,
-                                cpus=limits.cpus, pids=limits.pids, run_id=run_id,
-                                cap_add=GRADER_CAPS, runtime=task.sandbox.runtime,
-                                labels={"bashenv.role": "grader", "bashenv.task": task.id})
+        # The grader runs as root (tests as the agent user), with a network never.
+        self.spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
+                                  user="", network=False)
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
 

@@ -7,8 +7,10 @@ Every container carries the label `bashenv=<run id>` plus the owning host pid, s
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
+import signal
 import socket
 import tarfile
 import threading
@@ -16,13 +18,16 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import docker.errors
+import docker.types
 from docker.models.containers import Container as DockerContainer
 
 from bashenv.errors import SandboxError
 from bashenv.images.engine import LABEL, client
+from bashenv.task.model import Task
 
 PROCESS_RUN_ID = f"run-{uuid.uuid4().hex[:10]}"
 
@@ -42,12 +47,27 @@ class SandboxSpec:
     labels: dict[str, str] = field(default_factory=dict)
     cap_add: tuple[str, ...] = ()  # every capability is dropped; these are given back
     user: str = ""  # who the shell runs as ("" = the image's user)
+    file_size_mb: int = 1024  # RLIMIT_FSIZE for every process in the box
 
     def key(self) -> tuple[object, ...]:
         """A hashable identity: specs with equal keys make interchangeable containers."""
         return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
                 self.runtime, self.run_id, tuple(sorted(self.labels.items())), self.cap_add,
-                self.user)
+                self.user, self.file_size_mb)
+
+
+def spec_for_task(task: Task, image: str, role: str, run_id: str = PROCESS_RUN_ID,
+                  **overrides: Any) -> SandboxSpec:
+    """The sandbox a task's limits and policy ask for; `role` is agent or grader."""
+    limits, policy = task.limits, task.sandbox
+    fields: dict[str, Any] = {
+        "image": image, "workdir": task.workdir, "memory": limits.memory, "cpus": limits.cpus,
+        "pids": limits.pids, "file_size_mb": limits.file_size_mb, "run_id": run_id,
+        "network": policy.network, "runtime": policy.runtime,
+        "user": "" if policy.user == "root" else policy.user,
+        "labels": {"bashenv.role": role, "bashenv.task": task.id},
+    }
+    return SandboxSpec(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 @dataclass(frozen=True)
@@ -134,6 +154,8 @@ class Container:
                 pids_limit=spec.pids,
                 security_opt=["no-new-privileges"],
                 cap_drop=["ALL"],
+                ulimits=[docker.types.Ulimit(name="fsize", soft=spec.file_size_mb << 20,
+                                             hard=spec.file_size_mb << 20)],
                 cap_add=list(spec.cap_add) or None,
                 runtime=spec.runtime,
                 working_dir=spec.workdir,
@@ -203,6 +225,29 @@ class Container:
         """A file's bytes, or None when it does not exist."""
         return self.get_files(path).get(PurePosixPath(path).name)
 
+    def kill_all_but_init(self) -> bool:
+        """SIGKILL every process but the container's init and its `sleep`: the sandbox is
+        back to idle. Done from the host through the container's cgroup while the container
+        is paused, so even a fork bomb cannot outrun it. False when the cgroup is not
+        visible from here (a remote engine): the caller must fall back to an exec."""
+        procs_file = next((p for p in _cgroup_procs_candidates(self.id) if p.exists()), None)
+        if procs_file is None:
+            return False
+        init = int(client().api.inspect_container(self.id)["State"]["Pid"])
+        self._container.pause()
+        try:
+            for _ in range(20):
+                doomed = [pid for pid in map(int, procs_file.read_text().split())
+                          if pid != init and not _is_main_sleep(pid, init)]
+                if not doomed:
+                    break
+                for pid in doomed:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        finally:
+            self._container.unpause()
+        return True
+
     def why_dead(self) -> str | None:
         """None while running; otherwise a short human reason (exit code, OOM kill, removed)."""
         try:
@@ -243,6 +288,22 @@ class Container:
 
     def __exit__(self, *_: object) -> None:
         self.remove()
+
+
+def _cgroup_procs_candidates(container_id: str) -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    return [root / "pids/docker" / container_id / "cgroup.procs",  # v1, cgroupfs
+            root / "system.slice" / f"docker-{container_id}.scope" / "cgroup.procs",  # v2, systemd
+            root / "docker" / container_id / "cgroup.procs"]  # v2, cgroupfs
+
+
+def _is_main_sleep(pid: int, init: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return int(stat.rsplit(")", 1)[1].split()[1]) == init and cmdline == b"sleep\0infinity\0"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -139,8 +139,12 @@ class BashSession:
             self._child = None
 
     def _kill_shell(self) -> None:
-        """Kill the shell's whole session (background jobs too) from a separate exec."""
-        if self._shell_pid:
+        """Kill the shell and everything it started (a fork bomb too), keeping the box."""
+        try:
+            killed = self.box.kill_all_but_init()
+        except docker.errors.APIError:
+            killed = False
+        if not killed and self._shell_pid:
             kill = f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"
             with contextlib.suppress(SandboxError):  # as the shell's user: no CAP_KILL here
                 self.box.exec(["sh", "-c", kill], user=self.user, timeout=10)

@@ -105,6 +105,8 @@ class Limits(_Strict):
     memory: str = Field("2g", pattern=r"^\d+[kmg]?$", description="Container memory limit.")
     cpus: float = Field(1.0, gt=0, description="CPU quota in cores.")
     pids: int = Field(512, gt=16, description="Maximum processes in the container.")
+    file_size_mb: int = Field(
+        1024, gt=0, description="Largest file a process may write (RLIMIT_FSIZE), in MiB.")
 
 
 class SandboxPolicy(_Strict):
