@@ -263,8 +263,11 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _grade(self) -> Verdict:
         try:
             rewarder = self._rewarder()
-            diff = (agent_diff(self._box, rewarder.image.base_sha, self._box.spec.user)
-                    if self._box else b"")
+            diff = b""
+            if self._box is not None:
+                # Stop everything the agent left running (daemons, a fork bomb) first.
+                self._box.kill_all_but_init()
+                diff = agent_diff(self._box, rewarder.image.base_sha, self._box.spec.user)
             return rewarder.grade(diff)
         except BashenvError as exc:
             return Verdict(self.task.id, "error", error=str(exc))

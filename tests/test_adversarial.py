@@ -1,0 +1,237 @@
+"""Adversarial probes: an untrusted agent against the sandbox and the grader.
+
+Each probe runs a real episode and asserts that the harness stays usable (a plain
+command works afterwards), that the reward is right, and that no container is left.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bashenv.agents import heredoc_write
+from bashenv.env import BashSWEEnv
+from bashenv.images.engine import LABEL, client
+from bashenv.sandbox.container import flush_removals
+
+RUN = "test-adversarial"
+HIDDEN = "test_truncate_never_longer_than_width"  # a hidden test's name
+FIX = "width - len(suffix)"  # a line of the gold fix
+
+
+@pytest.fixture
+def env(textkit):
+    environment = BashSWEEnv(textkit, run_id=RUN, command_timeout=5)
+    yield environment
+    environment.close()
+    flush_removals()
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={RUN}"})
+
+
+def play(env, commands: list[str], *, gold: bool = False):
+    """Run commands, check the shell still works, optionally apply the fix, submit."""
+    env.reset()
+    observations = [env.step(c)[0] for c in commands]
+    alive, *_ = env.step("echo still-alive")
+    assert "still-alive" in alive["output"], alive["output"]
+    if gold:
+        patch = env.task.gold_patch
+        env.step(heredoc_write("/tmp/fix.patch", patch))
+        fixed, *_ = env.step("git apply /tmp/fix.patch")
+        assert fixed["exit_code"] == 0, fixed["output"]
+    _, reward, terminated, _, info = env.step("submit")
+    assert terminated
+    return observations, reward, info["verdict"]
+
+
+# -- resource abuse and a hostile shell: the harness survives, reward follows the fix ------
+
+SHELL_PROBES = {
+    "infinite loop": ["while true; do :; done"],
+    "fork bomb, then the agent's own kill -9 -1": [":(){ :|:& };:", "sleep 2", "kill -9 -1"],
+    "memory hog": ["python3 -c 'x=[]\nwhile True: x.append(bytearray(50 << 20))'"],
+    "disk fill (bounded file size)": ["dd if=/dev/zero of=/tmp/big bs=1M count=2048; ls -la /tmp/big"],
+    "100 MB of output": ["head -c 100000000 /dev/zero | tr '\\0' y"],
+    "binary output": ["head -c 20000 /dev/urandom"],
+    "python REPL waiting for input": ["python3 -i"],
+    "program reading the tty": ["python3 -c \"open('/dev/tty').read()\""],
+    "read from stdin": ["read answer; echo got:$answer"],
+    "exit": ["exit"],
+    "exec sh": ["exec sh"],
+    "kill -9 $$": ["kill -9 $$"],
+    "kill -9 -1": ["kill -9 -1"],
+    "unset PATH": ["unset PATH", "ls", "PATH=/opt/venv/bin:/usr/bin:/bin"],
+    "trap games": ["trap 'echo no' INT TERM; trap 'exit 9' DEBUG", "true"],
+    "ignore SIGINT then hang": ["trap '' INT; sleep 600"],
+    "changed PROMPT_COMMAND": ["PROMPT_COMMAND='echo hijack'", "export PROMPT_COMMAND=x"],
+    "stty games": ["stty raw -echo; stty icanon echo"],
+    "background daemon at submit": ["nohup sh -c 'while :; do date >> /tmp/d; sleep 0.1; done' "
+                                    ">/dev/null 2>&1 &"],
+}
+
+
+@pytest.mark.parametrize("probe", list(SHELL_PROBES))
+@pytest.mark.parametrize("gold", [False, True], ids=["no-fix", "fix"])
+def test_hostile_commands_leave_harness_and_grading_intact(env, probe, gold):
+    _, reward, verdict = play(env, SHELL_PROBES[probe], gold=gold)
+    assert reward == (1.0 if gold else 0.0), verdict
+
+
+def test_disk_fill_is_stopped_at_the_file_size_limit(env):
+    # Limits.file_size_mb defaults to 1024 MiB per file (RLIMIT_FSIZE).
+    [obs], _, _ = play(env, ["dd if=/dev/zero of=/tmp/big bs=1M count=2048 2>&1; "
+                             "stat -c %s /tmp/big"])
+    assert obs["output"].strip().endswith(str(1024 << 20))
+
+
+def test_sleeping_past_the_episode_clock_truncates_and_grades(textkit):
+    env = BashSWEEnv(textkit, run_id=RUN, episode_timeout=3)
+    try:
+        env.reset()
+        obs, reward, terminated, truncated, info = env.step("sleep 30")
+        assert obs["timed_out"] == 1 and truncated and not terminated
+        assert info["truncation"] == "episode_timeout" and info["verdict"]["outcome"] == "unresolved"
+        assert reward == 0.0
+    finally:
+        env.close()
+
+
+# -- looking for the answer: hidden tests and future commits are nowhere to be found -------
+
+def test_filesystem_and_proc_hold_no_hidden_tests(env):
+    env._overrides["command_timeout"] = 120  # a whole-disk grep takes a while
+    observations, reward, _ = play(env, [
+        f"grep -rl {HIDDEN} / --exclude-dir=sys --exclude-dir=proc 2>/dev/null | head; echo done",
+        # The pattern [h] does not match the grep's own command line.
+        f"cat /proc/*/environ /proc/*/cmdline 2>/dev/null | grep -c {HIDDEN[:-1]}[{HIDDEN[-1]}]",
+    ])
+    assert observations[0]["output"] == "done\n"
+    assert observations[1]["output"].strip() == "0"
+    assert reward == 0.0
+
+
+def test_git_history_holds_no_future_fix(env):
+    observations, reward, _ = play(env, [
+        "git log --all --oneline | wc -l",
+        "git reflog | wc -l",
+        f"git cat-file --batch-all-objects --batch 2>/dev/null | grep -c '{FIX}'",
+        "git remote -v | wc -l",
+    ])
+    assert [o["output"].strip() for o in observations] == ["1", "1", "0", "0"]
+    assert reward == 0.0
+
+
+# -- fooling the grader: edits of tests, config, reports and logs get no reward ------------
+
+FORCE_PASS_CONFTEST = """import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+"""
+
+
+def test_editing_hidden_test_files_gets_zero(env):
+    _, reward, verdict = play(env, [
+        "printf 'def %s():\\n    pass\\n' test_truncate_never_longer_than_width "
+        "test_truncate_width_smaller_than_suffix test_truncate_custom_suffix >> tests/test_core.py",
+    ])
+    assert reward == 0.0 and verdict["touched_test_files"] == ["tests/test_core.py"]
+
+
+def test_deleting_tests_gets_zero(env):
+    _, reward, verdict = play(env, ["rm -rf tests"])
+    assert reward == 0.0 and verdict["outcome"] == "unresolved"
+
+
+@pytest.mark.parametrize("where", ["conftest.py", "tests/conftest.py"])
+def test_conftest_forcing_passes_is_reverted(env, where):
+    _, reward, verdict = play(env, [heredoc_write(where, FORCE_PASS_CONFTEST)])
+    assert reward == 0.0 and where in verdict["reverted_config"]
+
+
+def test_conftest_beside_a_real_fix_is_reverted_and_fix_still_counts(env):
+    _, reward, verdict = play(env, [heredoc_write("conftest.py", FORCE_PASS_CONFTEST)], gold=True)
+    assert reward == 1.0 and verdict["reverted_config"] == ["conftest.py"]
+
+
+@pytest.mark.parametrize("config", [
+    ("pyproject.toml", '\n[tool.pytest.ini_options]\naddopts = "-k slugify"\n'),
+    ("pytest.ini", "[pytest]\naddopts = -k slugify\n"),
+    ("setup.cfg", "[tool:pytest]\naddopts = -k slugify\n"),
+    ("tox.ini", "[pytest]\naddopts = -k slugify\n"),
+])
+def test_test_runner_config_changes_are_reverted(env, config):
+    path, text = config
+    _, reward, verdict = play(env, [heredoc_write("/tmp/extra", text), f"cat /tmp/extra >> {path}"])
+    assert reward == 0.0 and verdict["reverted_config"] == [path]
+
+
+def test_sitecustomize_and_pth_files_are_reverted(env):
+    _, reward, verdict = play(env, [
+        "echo 'import os' > sitecustomize.py",
+        "echo 'import sitecustomize' > textkit/evil.pth",
+    ])
+    assert reward == 0.0
+    assert set(verdict["reverted_config"]) == {"sitecustomize.py", "textkit/evil.pth"}
+
+
+def test_fake_passed_lines_in_the_log_get_zero(env):
+    fake = ("print('tests/test_core.py::test_truncate_never_longer_than_width PASSED')\n"
+            "print('=========== 8 passed in 0.01s ===========')\n")
+    _, reward, _ = play(env, [f"cat >> textkit/__init__.py <<'EOF'\n{fake}EOF"])
+    assert reward == 0.0
+
+
+def test_forged_junit_report_is_an_error_not_a_pass(env):
+    forge = """
+import glob, os, sys
+_ids = ["test_truncate_never_longer_than_width", "test_truncate_width_smaller_than_suffix",
+        "test_truncate_custom_suffix", "test_slugify_basic", "test_slugify_accents",
+        "test_truncate_short_text_unchanged", "test_truncate_negative_width", "test_word_count"]
+for _arg in sys.argv:
+    if _arg.startswith("--junitxml="):
+        with open(_arg.split("=", 1)[1], "w") as _f:
+            _f.write('<testsuites><testsuite tests="8">' + "".join(
+                f'<testcase classname="tests.test_core" name="{n}"/>' for n in _ids)
+                + "</testsuite></testsuites>")
+        print("8 passed in 0.01s")
+        os._exit(0)
+"""
+    _, reward, verdict = play(env, [f"cat >> textkit/__init__.py <<'EOF'\n{forge}EOF"])
+    assert reward == 0.0
+    assert verdict["outcome"] == "error" and "not trusted" in verdict["error"]
+
+
+def test_diff_creating_a_file_the_test_patch_adds(textkit, textkit_image):
+    """The hidden tests add tests/test_hidden.py; the agent's own version is replaced."""
+    from bashenv.grading import Rewarder
+
+    hidden = textkit.tests.model_copy(update={
+        "patch": ("diff --git a/tests/test_hidden.py b/tests/test_hidden.py\nnew file mode 100644\n"
+                  "--- /dev/null\n+++ b/tests/test_hidden.py\n@@ -0,0 +1,4 @@\n"
+                  "+from textkit import truncate\n+\n+def test_hidden():\n"
+                  "+    assert truncate('hello world', 8) == 'hello...'\n"),
+        "fail_to_pass": ["tests/test_hidden.py::test_hidden"]})
+    task = textkit.model_copy(update={"tests": hidden})
+    agent_file = ("diff --git a/tests/test_hidden.py b/tests/test_hidden.py\nnew file mode 100644\n"
+                  "--- /dev/null\n+++ b/tests/test_hidden.py\n@@ -0,0 +1,2 @@\n"
+                  "+def test_hidden():\n+    pass\n")
+    rewarder = Rewarder(task, textkit_image, RUN)
+    cheat = rewarder.grade(agent_file)
+    assert cheat.outcome == "unresolved" and cheat.touched_test_files == ["tests/test_hidden.py"]
+    assert rewarder.grade(agent_file + textkit.gold_patch).outcome == "resolved"
+
+
+def test_agent_user_is_unprivileged(env):
+    observations, _, _ = play(env, [
+        "id -u", "grep CapEff /proc/self/status", "touch /etc/x 2>&1; echo rc=$?",
+        "cat /proc/1/environ 2>&1 | head -c 80; echo", "ls /sys/class/net",
+    ])
+    outputs = [o["output"] for o in observations]
+    assert outputs[0].strip() == "1000"
+    assert outputs[1].split()[-1] == "0000000000000000"
+    assert "Permission denied" in outputs[2]
+    assert "Permission denied" in outputs[3]
+    assert outputs[4].split() == ["lo"]
