@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bashenv.errors import BashenvError
+from bashenv.errors import BashenvError, ImageBuildError
 
 app = typer.Typer(help="Gymnasium environments for software-engineering agents.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -130,7 +130,10 @@ def run(
         output.rename(output.with_suffix(f".{datetime.now():%Y%m%d-%H%M%S}.jsonl"))
     with console.status("building images (cached when unchanged)"):
         for task in tasks:
-            build_task_image(task)
+            try:
+                build_task_image(task)
+            except ImageBuildError as exc:  # recorded as this task's error; others go on
+                console.print(f"[red]{exc}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -155,6 +158,8 @@ def run(
 
 
 def _summary(records: list[dict[str, Any]], output: Path) -> None:
+    from bashenv.runner import INFRA_ERROR
+
     table = Table("task", "outcome", "reward", "steps", "seconds", title=f"results: {output}")
     for r in sorted(records, key=lambda r: r["task_id"]):
         colour = "green" if r["resolved"] else "red"
@@ -163,6 +168,10 @@ def _summary(records: list[dict[str, Any]], output: Path) -> None:
     resolved = sum(r["resolved"] for r in records)
     Console().print(table)
     Console().print(f"resolved {resolved}/{len(records)}")
+    infra = sum(r["outcome"] == INFRA_ERROR for r in records)
+    if infra:
+        Console().print(f"[yellow]{infra} episode(s) hit an infrastructure error (engine or "
+                        "sandbox); run the same command again to retry just those.")
 
 
 @app.command("bench")

@@ -22,7 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from bashenv.env.spaces import UnicodeText
-from bashenv.errors import BashenvError, SandboxError
+from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading import Rewarder, Verdict, agent_diff
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container
@@ -269,6 +269,8 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                 self._box.kill_all_but_init()
                 diff = agent_diff(self._box, rewarder.image.base_sha, self._box.spec.user)
             return rewarder.grade(diff)
+        except (SandboxError, DockerUnavailable) as exc:
+            return Verdict(self.task.id, "error", error=str(exc), infra=True)
         except BashenvError as exc:
             return Verdict(self.task.id, "error", error=str(exc))
 

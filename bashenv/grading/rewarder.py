@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bashenv.errors import BashenvError
+from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
 from bashenv.images.build import AGENT_USER, TaskImage
@@ -47,6 +47,7 @@ class Verdict:
     reverted_config: list[str] = field(default_factory=list)
     test_seconds: float = 0.0
     seconds: float = 0.0
+    infra: bool = False  # the error came from the sandbox or engine, not from the diff
 
     @property
     def resolved(self) -> bool:
@@ -99,6 +100,8 @@ class Rewarder:
         patch = diff.encode("utf-8", "surrogateescape") if isinstance(diff, str) else diff
         try:
             verdict = self._grade(patch)
+        except (SandboxError, DockerUnavailable) as exc:
+            verdict = Verdict(self.task.id, "error", error=str(exc), infra=True)
         except BashenvError as exc:
             verdict = Verdict(self.task.id, "error", error=str(exc))
         verdict.seconds = time.monotonic() - started

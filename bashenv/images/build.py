@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
+import git
 
 from bashenv.errors import ImageBuildError
-from bashenv.images.engine import LABEL, client
+from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
 from bashenv.task.model import Task
 from bashenv.task.source import export_base_repo, file_lock, resolve_commit
@@ -93,8 +94,8 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
                 raise ImageBuildError(
                     f"building {what} failed at {step}: {chunk['error'].strip()}\n{output}"
                 )
-    except docker.errors.APIError as exc:
-        raise ImageBuildError(f"building {what} failed at {step}: {exc.explanation}") from None
+    except ENGINE_ERRORS as exc:
+        raise ImageBuildError(f"building {what} failed at {step}: {explain(exc)}") from None
 
 
 def _debootstrap_base(recipe: BaseRecipe) -> None:
@@ -206,8 +207,12 @@ def build_task_image(task: Task) -> tuple[TaskImage, int]:
             return TaskImage(tag, labels["bashenv.base_sha"]), int(built_base) + int(built_env)
         with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
             context = Path(tmp)
-            base_sha = export_base_repo(task, context / "repo")
-            (context / "Dockerfile").write_text(dockerfile)
+            try:
+                base_sha = export_base_repo(task, context / "repo")
+                (context / "Dockerfile").write_text(dockerfile)
+            except (OSError, git.GitCommandError) as exc:  # e.g. the disk is full
+                raise ImageBuildError(f"building task {task.id} failed at step 'export the "
+                                      f"repository at its base commit': {exc}") from None
             _docker_build(context, tag, f"task {task.id}",
                           {"bashenv.task": task.id, "bashenv.base_sha": base_sha})
         return TaskImage(tag, base_sha), int(built_base) + int(built_env) + 1

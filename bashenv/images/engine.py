@@ -7,9 +7,12 @@ import threading
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from bashenv.errors import DockerUnavailable
 
+# What a Docker call raises when the engine refuses, breaks or is gone.
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 LABEL = "bashenv"  # every container/image bashenv creates carries this label key
 _client: docker.DockerClient | None = None
 _lock = threading.Lock()
@@ -40,6 +43,11 @@ def _forget_client_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_client_in_child)
+
+
+def explain(exc: BaseException) -> str:
+    """A short text for an engine error (the API's explanation when it gave one)."""
+    return getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
 
 
 def image_exists(tag: str) -> bool:

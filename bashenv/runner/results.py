@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+INFRA_ERROR = "infra_error"  # the sandbox or engine broke: not a result, run again
+
 
 class ResultsFile:
     def __init__(self, path: str | Path) -> None:
@@ -29,7 +31,9 @@ class ResultsFile:
         return records
 
     def finished(self, agent: str) -> set[str]:
-        return {r["task_id"] for r in self.load() if r.get("agent") == agent}
+        """Tasks with a result for `agent`; infrastructure failures do not count."""
+        latest = {r["task_id"]: r for r in self.load() if r.get("agent") == agent}
+        return {t for t, r in latest.items() if r.get("outcome") != INFRA_ERROR}
 
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -11,8 +12,8 @@ from typing import Any
 
 from bashenv.agents import Agent
 from bashenv.env import BashSWEEnv
-from bashenv.errors import BashenvError
-from bashenv.runner.results import ResultsFile
+from bashenv.errors import ImageBuildError, TaskError
+from bashenv.runner.results import INFRA_ERROR, ResultsFile
 from bashenv.sandbox import PROCESS_RUN_ID
 from bashenv.sandbox.container import REGISTRY
 from bashenv.task import Task
@@ -35,15 +36,21 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
             steps += 1
             done = terminated or truncated
         verdict = info.get("verdict")
-        outcome = verdict["outcome"] if verdict else "error"
+        outcome = INFRA_ERROR if not verdict or verdict["infra"] else verdict["outcome"]
         record.update(outcome=outcome, reward=reward, resolved=outcome == "resolved",
                       steps=steps, error=info.get("error") or (verdict or {}).get("error"),
                       verdict=verdict)
-    except BashenvError as exc:
+    except (TaskError, ImageBuildError) as exc:  # the task is broken: a result, not retried
         record.update(outcome="error", reward=0.0, resolved=False, steps=0, error=str(exc),
                       verdict=None)
+    except Exception as exc:  # the engine or sandbox broke: retried by the next run
+        if stop is not None and stop.is_set():
+            raise
+        record.update(outcome=INFRA_ERROR, reward=0.0, resolved=False, steps=0,
+                      error=f"{type(exc).__name__}: {exc}", verdict=None)
     finally:
-        env.close()
+        with contextlib.suppress(Exception):  # the engine may be gone; gc cleans up later
+            env.close()
     record["seconds"] = round(time.monotonic() - started, 3)
     return record
 
@@ -83,4 +90,5 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
         raise
     pool.shutdown(wait=True)
     wanted = {t.id for t in tasks}
-    return [r for r in store.load() if r.get("agent") == agent_name and r["task_id"] in wanted]
+    latest = {r["task_id"]: r for r in store.load() if r.get("agent") == agent_name}
+    return [r for task_id, r in sorted(latest.items()) if task_id in wanted]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import logging
 import os
 import signal
 import socket
@@ -26,9 +27,10 @@ import docker.types
 from docker.models.containers import Container as DockerContainer
 
 from bashenv.errors import SandboxError
-from bashenv.images.engine import LABEL, client
+from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.task.model import Task
 
+log = logging.getLogger("bashenv.sandbox")
 PROCESS_RUN_ID = f"run-{uuid.uuid4().hex[:10]}"
 
 
@@ -162,8 +164,8 @@ class Container:
             )
         except docker.errors.ImageNotFound:
             raise SandboxError(f"image {spec.image} does not exist; run `bashenv images build`") from None
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"cannot start a container from {spec.image}: {exc.explanation}") from None
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
         self.id: str = self._container.id
         self._removed = False
         REGISTRY.add(self)
@@ -178,8 +180,8 @@ class Container:
                 cmd, user=user, workdir=workdir or self.spec.workdir, environment=environment,
                 demux=False,
             )
-        except docker.errors.APIError as exc:
-            reason = self.why_dead() or exc.explanation
+        except ENGINE_ERRORS as exc:
+            reason = self.why_dead() or explain(exc)
             raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
         return ExecResult(code if code is not None else -1, out or b"")
 
@@ -201,8 +203,8 @@ class Container:
                 archive.addfile(info, io.BytesIO(data))
         try:
             self._container.put_archive("/", buf.getvalue())
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"cannot write files into {self.id[:12]}: {exc.explanation}") from None
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot write files into {self.id[:12]}: {explain(exc)}") from None
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self.put_files({path: data}, mode)
@@ -233,8 +235,12 @@ class Container:
         procs_file = next((p for p in _cgroup_procs_candidates(self.id) if p.exists()), None)
         if procs_file is None:
             return False
-        init = int(client().api.inspect_container(self.id)["State"]["Pid"])
-        self._container.pause()
+        try:
+            init = int(client().api.inspect_container(self.id)["State"]["Pid"])
+            self._container.pause()
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot stop the processes in {self.id[:12]}: "
+                               f"{self.why_dead() or explain(exc)}") from None
         try:
             for _ in range(20):
                 doomed = [pid for pid in map(int, procs_file.read_text().split())
@@ -245,7 +251,8 @@ class Container:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         finally:
-            self._container.unpause()
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self._container.unpause()
         return True
 
     def why_dead(self) -> str | None:
@@ -254,8 +261,8 @@ class Container:
             self._container.reload()
         except docker.errors.NotFound:
             return f"container {self.id[:12]} no longer exists"
-        except docker.errors.APIError as exc:
-            return f"container {self.id[:12]} cannot be inspected: {exc.explanation}"
+        except ENGINE_ERRORS as exc:
+            return f"container {self.id[:12]} cannot be inspected: {explain(exc)}"
         state = self._container.attrs.get("State", {})
         if state.get("Running"):
             return None
@@ -270,18 +277,20 @@ class Container:
         future.add_done_callback(_PENDING.discard)
 
     def remove(self) -> None:
-        """Idempotent: kill and delete the container."""
+        """Idempotent: kill and delete the container. If the engine cannot be reached, the
+        container stays registered, so the exit handler tries again."""
         if self._removed:
             return
-        self._removed = True
-        REGISTRY.discard(self)
         try:
             self._container.remove(force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.APIError as exc:
+        except ENGINE_ERRORS as exc:
             if "already in progress" not in str(exc):
-                raise
+                log.warning("cannot remove container %s: %s", self.id[:12], explain(exc))
+                return
+        self._removed = True
+        REGISTRY.discard(self)
 
     def __enter__(self) -> Container:
         return self

@@ -21,12 +21,11 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-import docker.errors
 import pexpect
 from pexpect.fdpexpect import fdspawn
 
 from bashenv.errors import SandboxError
-from bashenv.images.engine import client
+from bashenv.images.engine import ENGINE_ERRORS, client, explain
 from bashenv.sandbox.container import Container
 from bashenv.sandbox.output import CappedBuffer
 
@@ -113,9 +112,9 @@ class BashSession:
                 user=self.user,
             )["Id"]
             self._sock = api.exec_start(self._exec_id, tty=True, socket=True)
-        except docker.errors.APIError as exc:
+        except ENGINE_ERRORS as exc:
             raise SandboxError(
-                f"cannot start a shell: {self.box.why_dead() or exc.explanation}") from None
+                f"cannot start a shell: {self.box.why_dead() or explain(exc)}") from None
         raw = getattr(self._sock, "_sock", self._sock)
         raw.setblocking(False)  # both drivers wait with select/the event loop, never in read()
         self._fd = raw.fileno()
@@ -142,7 +141,7 @@ class BashSession:
         """Kill the shell and everything it started (a fork bomb too), keeping the box."""
         try:
             killed = self.box.kill_all_but_init()
-        except docker.errors.APIError:
+        except ENGINE_ERRORS:
             killed = False
         if not killed and self._shell_pid:
             kill = f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"
@@ -333,6 +332,6 @@ class BashSession:
     def _exit_code(self) -> int:
         try:
             code = client().api.exec_inspect(self._exec_id)["ExitCode"]
-        except docker.errors.APIError:
+        except ENGINE_ERRORS:
             return -1
         return code if code is not None else -1
