@@ -145,6 +145,8 @@ def run(
         def done(record: dict[str, Any]) -> None:
             progress.advance(bar)
             progress.console.print(f"{record['task_id']}: {record['outcome']}")
+            for error in record.get("infra_errors", []):
+                progress.console.print(f"[yellow]  retried after an infrastructure error: {error}")
 
         try:
             records = run_benchmark(tasks, lambda: make_agent(agent, replay), output,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import docker
 import docker.errors
+import docker.utils
 import requests.exceptions
 
 from bashenv.errors import DockerUnavailable
@@ -43,6 +45,20 @@ def _forget_client_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_client_in_child)
+
+
+def wait_for_engine(timeout: float) -> bool:
+    """True once the engine answers a ping (at once when it is up), False after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:  # a fresh connection: a kept-alive one may still reach a daemon that is exiting
+            with docker.APIClient(timeout=10, **docker.utils.kwargs_from_env()) as fresh:
+                fresh.ping()
+            return True
+        except (DockerUnavailable, *ENGINE_ERRORS):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(1)
 
 
 def explain(exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -12,11 +13,14 @@ from typing import Any
 
 from bashenv.agents import Agent
 from bashenv.env import BashSWEEnv
-from bashenv.errors import ImageBuildError, TaskError
+from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
+from bashenv.images.engine import wait_for_engine
 from bashenv.runner.results import INFRA_ERROR, ResultsFile
 from bashenv.sandbox import PROCESS_RUN_ID
-from bashenv.sandbox.container import REGISTRY
+from bashenv.sandbox.container import REGISTRY, collect_garbage
 from bashenv.task import Task
+
+ENGINE_WAIT = 300.0  # seconds to wait for a restarting engine before giving up
 
 
 def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
@@ -40,10 +44,13 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
         record.update(outcome=outcome, reward=reward, resolved=outcome == "resolved",
                       steps=steps, error=info.get("error") or (verdict or {}).get("error"),
                       verdict=verdict)
-    except (TaskError, ImageBuildError) as exc:  # the task is broken: a result, not retried
+    except (SandboxError, DockerUnavailable) as exc:  # not a result: the next run retries
+        record.update(outcome=INFRA_ERROR, reward=0.0, resolved=False, steps=0, error=str(exc),
+                      verdict=None)
+    except BashenvError as exc:  # the task or agent is broken (e.g. its image cannot build)
         record.update(outcome="error", reward=0.0, resolved=False, steps=0, error=str(exc),
                       verdict=None)
-    except Exception as exc:  # the engine or sandbox broke: retried by the next run
+    except Exception as exc:  # the engine connection broke mid-call: retried too
         if stop is not None and stop.is_set():
             raise
         record.update(outcome=INFRA_ERROR, reward=0.0, resolved=False, steps=0,
@@ -56,13 +63,16 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
 
 
 def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: Path, *,
-                  workers: int = 2, run_id: str = PROCESS_RUN_ID,
+                  workers: int = 2, run_id: str | None = None, infra_retries: int = 1,
                   on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run every task not already in `results`; returns all records (old and new).
 
+    An episode that fails for infrastructure reasons (a killed container, a restarting
+    engine) is retried `infra_retries` times, after waiting for the engine to answer.
     On KeyboardInterrupt the running episodes' containers are removed, no partial
     record is written, and the exception propagates; a re-run resumes.
     """
+    run_id = run_id or f"{PROCESS_RUN_ID}-{uuid.uuid4().hex[:6]}"
     store = ResultsFile(results)
     agent_name = make_agent().name
     done_ids = store.finished(agent_name)
@@ -70,7 +80,23 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
     stop = threading.Event()
 
     def episode(task: Task) -> dict[str, Any]:
-        record = run_episode(task, make_agent(), run_id, stop)
+        record: dict[str, Any] | None = None
+        earlier: list[str] = []
+        for attempt in range(1 + infra_retries):
+            if not wait_for_engine(ENGINE_WAIT):  # a restarting engine: wait, then go on
+                break
+            REGISTRY.remove_stragglers()  # containers the engine could not remove while down
+            record = run_episode(task, make_agent(), run_id, stop)
+            record.update(attempts=attempt + 1, infra_errors=earlier)
+            if record["outcome"] != INFRA_ERROR or stop.is_set():
+                break
+            earlier = [*earlier, record["error"]]
+            time.sleep(2)  # let a dying engine finish dying before asking again
+        if record is None:
+            record = {"task_id": task.id, "agent": agent_name, "outcome": INFRA_ERROR,
+                      "reward": 0.0, "resolved": False, "steps": 0, "verdict": None,
+                      "seconds": 0.0,
+                      "error": f"the Docker engine did not answer for {ENGINE_WAIT:g}s"}
         if not stop.is_set():
             store.append(record)
         return record
@@ -89,6 +115,7 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
         REGISTRY.remove_all()  # running episodes fail fast; nothing is recorded for them
         raise
     pool.shutdown(wait=True)
+    collect_garbage(run_id=run_id)  # containers whose creation answer was lost, if any
     wanted = {t.id for t in tasks}
     latest = {r["task_id"]: r for r in store.load() if r.get("agent") == agent_name}
     return [r for task_id, r in sorted(latest.items()) if task_id in wanted]

@@ -88,7 +88,7 @@ class _Registry:
     def __init__(self) -> None:
         self._live: dict[str, Container] = {}
         self._lock = threading.Lock()
-        atexit.register(self.remove_all)
+        atexit.register(self.at_exit)
         # A forked child did not start its parent's containers and must not remove them.
         os.register_at_fork(after_in_child=self._live.clear)
 
@@ -103,6 +103,20 @@ class _Registry:
     def remove_all(self) -> None:
         with self._lock:
             boxes = list(self._live.values())
+        for box in boxes:
+            box.remove()
+
+    def at_exit(self) -> None:
+        self.remove_all()
+        # A container whose creation answer was lost (engine restarting) is not registered:
+        # find every container this process made by its pid label.
+        with contextlib.suppress(Exception):
+            collect_garbage(pid=os.getpid())
+
+    def remove_stragglers(self) -> None:
+        """Retry removals that failed (e.g. while the engine was restarting)."""
+        with self._lock:
+            boxes = [box for box in self._live.values() if box.removal_failed]
         for box in boxes:
             box.remove()
 
@@ -143,10 +157,9 @@ class Container:
             **spec.labels,
         }
         try:
-            self._container: DockerContainer = client().containers.run(
+            self._container: DockerContainer = client().containers.create(
                 spec.image,
                 command=["sleep", "infinity"],
-                detach=True,
                 init=True,
                 labels=labels,
                 network_mode="bridge" if spec.network else "none",
@@ -165,10 +178,16 @@ class Container:
         except docker.errors.ImageNotFound:
             raise SandboxError(f"image {spec.image} does not exist; run `bashenv images build`") from None
         except ENGINE_ERRORS as exc:
-            raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
+            raise SandboxError(f"cannot create a container from {spec.image}: {explain(exc)}") from None
         self.id: str = self._container.id
         self._removed = False
-        REGISTRY.add(self)
+        self.removal_failed = False
+        REGISTRY.add(self)  # from here on, it is removed whatever happens
+        try:
+            self._container.start()
+        except ENGINE_ERRORS as exc:
+            self.remove()
+            raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
 
     def exec(self, cmd: list[str], *, timeout: float | None = None, user: str = "",
              workdir: str | None = None, environment: dict[str, str] | None = None) -> ExecResult:
@@ -288,6 +307,7 @@ class Container:
         except ENGINE_ERRORS as exc:
             if "already in progress" not in str(exc):
                 log.warning("cannot remove container %s: %s", self.id[:12], explain(exc))
+                self.removal_failed = True
                 return
         self._removed = True
         REGISTRY.discard(self)
@@ -325,19 +345,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def collect_garbage(*, everything: bool = False, run_id: str | None = None) -> list[str]:
-    """Remove bashenv containers of dead runs on this host (or all, or one run's); their ids."""
+def collect_garbage(*, everything: bool = False, run_id: str | None = None,
+                    pid: int | None = None) -> list[str]:
+    """Remove bashenv containers of dead runs on this host (or all, one run's, or one
+    process's); returns their ids."""
     host = socket.gethostname()
     removed = []
     for box in client().containers.list(all=True, filters={"label": LABEL}):
         labels = box.labels
         if run_id is not None:
             doomed = labels.get(LABEL) == run_id
+        elif pid is not None:
+            doomed = labels.get("bashenv.host") == host and labels.get("bashenv.pid") == str(pid)
         elif everything:
             doomed = True
         else:
-            pid = int(labels.get("bashenv.pid", "0") or 0)
-            doomed = labels.get("bashenv.host") == host and (pid == 0 or not _pid_alive(pid))
+            owner = int(labels.get("bashenv.pid", "0") or 0)
+            doomed = labels.get("bashenv.host") == host and (owner == 0 or not _pid_alive(owner))
         if doomed:
             try:
                 box.remove(force=True)
