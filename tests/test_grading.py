@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bashenv.grading import Rewarder
+from bashenv.grading import Rewarder, changed_paths
 
 from .conftest import TASKS_DIR
 
@@ -94,3 +96,62 @@ def test_command_that_writes_no_report_is_an_error(textkit, textkit_image):
         update={"command": "echo PASSED; true #"})})
     verdict = Rewarder(broken, textkit_image).grade(textkit.gold_patch)
     assert verdict.outcome == "error" and "no report" in verdict.error
+
+
+def _git_diff(tmp_path, write) -> str:
+    """A real `git diff --binary` of what `write(repo)` does to a copy of textkit."""
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    shutil.copytree(TASKS_DIR / "repos/textkit", repo)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env)
+    write(repo)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+    return subprocess.run(["git", "diff", "--cached", "--binary"], cwd=repo, check=True,
+                          env=env, capture_output=True).stdout.decode()
+
+
+def test_binary_files_and_crlf_in_the_diff_apply(rewarder, textkit, tmp_path):
+    def write(repo):
+        (repo / "textkit/logo.bin").write_bytes(bytes(range(256)) * 64)
+        (repo / "textkit/notes.txt").write_bytes(b"windows line\r\nanother\r\n")
+
+    verdict = rewarder.grade(_git_diff(tmp_path, write) + textkit.gold_patch)
+    assert verdict.outcome == "resolved", verdict.log
+
+
+def test_a_very_large_diff_applies(rewarder, textkit, tmp_path):
+    def write(repo):
+        (repo / "textkit/table.py").write_text(
+            "".join(f"ROW_{i} = {i!r}  # {'x' * 60}\n" for i in range(300_000)))
+
+    diff = _git_diff(tmp_path, write)
+    assert len(diff) > 20_000_000  # far past any command-line limit
+    verdict = rewarder.grade(diff + textkit.gold_patch)
+    assert verdict.outcome == "resolved", verdict.log[-2000:]
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.one_of(
+    st.text(max_size=400),
+    st.builds(lambda path, body: f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+                                 f"@@ -1,2 +1,2 @@\n{body}",
+              st.sampled_from(["textkit/core.py", "tests/test_core.py", "../etc/passwd",
+                               "/abs/path", "new dir/f.py"]),
+              st.text(max_size=200)),
+))
+def test_fuzzed_diffs_never_pass_or_crash(rewarder, diff):
+    verdict = rewarder.grade(diff)
+    assert verdict.outcome in ("patch_failed", "unresolved", "error")
+    assert verdict.reward == 0.0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_changed_paths_accepts_any_text(text):
+    assert isinstance(changed_paths(text), set)

@@ -19,7 +19,7 @@ def _boxes_of(pid: int) -> list:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaks_nothing_and_writes_no_partial_line(tmp_path, sig):
+def test_interrupted_run_leaks_nothing_writes_no_partial_line_and_resumes(tmp_path, sig):
     script = tmp_path / "cmds.txt"
     script.write_text("sleep 120\n")
     out = tmp_path / "out.jsonl"
@@ -41,3 +41,7 @@ def test_interrupted_run_leaks_nothing_and_writes_no_partial_line(tmp_path, sig)
     assert "interrupted" in output
     assert not _boxes_of(proc.pid)
     assert not out.exists() or out.read_text() == ""
+    script.write_text("true\n")  # resume: the same command finishes every task
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(out.read_text().splitlines()) == 3
