@@ -232,7 +232,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _rewarder(self) -> Rewarder:
         if self.task.id not in self._rewarders:
             self._rewarders[self.task.id] = Rewarder(self.task, self._image(), self.run_id,
-                                                     self.pool)
+                                                     self.pool, self.runtime)
         return self._rewarders[self.task.id]
 
     def _ensure_sandbox(self) -> BashSession:

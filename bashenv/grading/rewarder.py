@@ -79,14 +79,14 @@ class Rewarder:
     taken from `pool` when one is given (never a container an agent has used)."""
 
     def __init__(self, task: Task, image: TaskImage, run_id: str = PROCESS_RUN_ID,
-                 pool: WarmPool | None = None) -> None:
+                 pool: WarmPool | None = None, runtime: str | None = None) -> None:
         self.task = task
         self.image = image
         self.pool = pool
         self.parser = PARSERS[task.tests.runner]
         # The grader runs as root (tests as the agent user), with a network never.
         self.spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
-                                  user="", network=False)
+                                  user="", network=False, runtime=runtime)
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
 

@@ -251,6 +251,8 @@ class Container:
         back to idle. Done from the host through the container's cgroup while the container
         is paused, so even a fork bomb cannot outrun it. False when the cgroup is not
         visible from here (a remote engine): the caller must fall back to an exec."""
+        if self.spec.runtime not in (None, "runc"):  # e.g. gVisor: its processes are not ours
+            return False
         procs_file = next((p for p in _cgroup_procs_candidates(self.id) if p.exists()), None)
         if procs_file is None:
             return False
