@@ -49,7 +49,8 @@ SHELL_PROBES = {
     "infinite loop": ["while true; do :; done"],
     "fork bomb, then the agent's own kill -9 -1": [":(){ :|:& };:", "sleep 2", "kill -9 -1"],
     "memory hog": ["python3 -c 'x=[]\nwhile True: x.append(bytearray(50 << 20))'"],
-    "disk fill (bounded file size)": ["dd if=/dev/zero of=/tmp/big bs=1M count=2048; ls -la /tmp/big"],
+    "disk fill, then clean-up": ["dd if=/dev/zero of=/tmp/big bs=1M count=2048; df -m /tmp",
+                                 "rm /tmp/big"],
     "100 MB of output": ["head -c 100000000 /dev/zero | tr '\\0' y"],
     "binary output": ["head -c 20000 /dev/urandom"],
     "python REPL waiting for input": ["python3 -i"],
@@ -76,11 +77,36 @@ def test_hostile_commands_leave_harness_and_grading_intact(env, probe, gold):
     assert reward == (1.0 if gold else 0.0), verdict
 
 
-def test_disk_fill_is_stopped_at_the_file_size_limit(env):
-    # Limits.file_size_mb defaults to 1024 MiB per file (RLIMIT_FSIZE).
-    [obs], _, _ = play(env, ["dd if=/dev/zero of=/tmp/big bs=1M count=2048 2>&1; "
-                             "stat -c %s /tmp/big"])
-    assert obs["output"].strip().endswith(str(1024 << 20))
+def _with_limits(task, **limits):
+    return task.model_copy(update={"limits": task.limits.model_copy(update=limits)})
+
+
+def test_disk_fill_across_many_files_stops_at_the_disk_bound(textkit):
+    env = BashSWEEnv(_with_limits(textkit, disk_mb=64), run_id=RUN, command_timeout=30)
+    try:
+        observations, reward, verdict = play(env, [
+            "for i in $(seq 200); do head -c 1048576 /dev/zero > f$i 2>/dev/null || break; done;"
+            " ls f* | wc -l",
+            "touch /usr/x /x 2>&1 | head -2",
+            "df -m /tmp | tail -1 | awk '{print $2}'",
+            "rm -f f*",
+        ], gold=True)
+        assert int(observations[0]["output"]) < 200  # the repo's 64 MiB ran out first
+        assert observations[1]["output"].count("Read-only file system") == 2
+        assert int(observations[2]["output"]) == 16  # /tmp: a quarter of the bound, 16 MiB least
+        assert reward == 1.0, verdict
+    finally:
+        env.close()
+
+
+def test_without_a_disk_bound_files_still_stop_at_the_file_size_limit(textkit):
+    env = BashSWEEnv(_with_limits(textkit, disk_mb=None, file_size_mb=8), run_id=RUN)
+    try:
+        [obs], reward, _ = play(env, ["dd if=/dev/zero of=/tmp/big bs=1M count=64 2>/dev/null;"
+                                      " stat -c %s /tmp/big"])
+        assert obs["output"].strip().endswith(str(8 << 20)) and reward == 0.0
+    finally:
+        env.close()
 
 
 def test_sleeping_past_the_episode_clock_truncates_and_grades(textkit):
@@ -232,6 +258,6 @@ def test_agent_user_is_unprivileged(env):
     outputs = [o["output"] for o in observations]
     assert outputs[0].strip() == "1000"
     assert outputs[1].split()[-1] == "0000000000000000"
-    assert "Permission denied" in outputs[2]
+    assert "Read-only file system" in outputs[2] or "Permission denied" in outputs[2]
     assert "Permission denied" in outputs[3]
     assert outputs[4].split() == ["lo"]

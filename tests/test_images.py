@@ -10,6 +10,7 @@ import yaml
 from bashenv.images import build_base, load_recipe
 from bashenv.images.build import build_task_image
 from bashenv.sandbox import Container, SandboxSpec
+from bashenv.sandbox.container import spec_for_task
 from bashenv.task import load_task
 
 
@@ -28,7 +29,7 @@ def test_unchanged_task_is_a_cache_hit(textkit, textkit_image):
 
 
 def test_task_image_has_one_commit_no_remotes_and_no_hidden_tests(textkit, textkit_image):
-    with Container(SandboxSpec(image=textkit_image.tag)) as box:
+    with Container(spec_for_task(textkit, textkit_image.tag, "agent")) as box:
         log = box.exec(["git", "log", "--all", "--format=%H"]).text.split()
         assert log == [textkit_image.base_sha]
         assert box.exec(["git", "remote"]).text == ""
@@ -62,8 +63,9 @@ def test_git_url_source_at_old_commit_hides_the_future(tmp_path):
         "tests": {"fail_to_pass": ["tests/test_mod.py::test_v"]},
     }
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
-    image, _ = build_task_image(load_task(tmp_path / "task.yaml"))
-    with Container(SandboxSpec(image=image.tag)) as box:
+    task = load_task(tmp_path / "task.yaml")
+    image, _ = build_task_image(task)
+    with Container(spec_for_task(task, image.tag, "agent")) as box:
         assert box.exec(["cat", "mod.py"]).text == "VALUE = 1\n"
         assert box.exec(["git", "log", "--all", "--oneline"]).text.count("\n") == 1
         dig = "git cat-file --batch-all-objects --batch | grep -c FUTURE-FIX"

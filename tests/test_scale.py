@@ -86,7 +86,8 @@ async def _gold_episode(env: BashSWEEnv, index: int) -> float:
     while True:
         obs, reward, terminated, truncated, info = await env.astep(agent.act(obs))
         if terminated or truncated:
-            assert info["verdict"]["outcome"] == "resolved", info
+            verdict = info["verdict"]
+            assert verdict["outcome"] == "resolved", (verdict["error"], verdict["log"][-1500:])
             return reward
 
 
@@ -130,8 +131,9 @@ def test_sync_envs_from_a_thread_pool(tasks):
             agent = GoldAgent()
             agent.reset(env.task, obs)
             while True:
-                obs, reward, terminated, truncated, _ = env.step(agent.act(obs))
+                obs, reward, terminated, truncated, info = env.step(agent.act(obs))
                 if terminated or truncated:
+                    assert reward == 1.0, (obs["output"], info)
                     return reward
         finally:
             env.close()

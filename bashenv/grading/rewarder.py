@@ -86,7 +86,7 @@ class Rewarder:
         self.parser = PARSERS[task.tests.runner]
         # The grader runs as root (tests as the agent user), with a network never.
         self.spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
-                                  user="", network=False, runtime=runtime)
+                                  user="", network=False, runtime=runtime, scratch=GRADE_DIR)
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
 
@@ -157,7 +157,8 @@ class Rewarder:
         try:
             box.put_files({**self._hidden_files, f"{GRADE_DIR}/agent.patch": diff,
                            f"{GRADE_DIR}/touched.json": json.dumps(sorted(touched_all)).encode(),
-                           f"{GRADE_DIR}/config_guard.py": CONFIG_GUARD})
+                           f"{GRADE_DIR}/config_guard.py": CONFIG_GUARD},
+                          root=GRADE_DIR if self.spec.disk_mb else "/")
             ran = box.exec(["bash", "-c", self._script()], user="root",
                            timeout=task.tests.timeout + 300)
             report = box.get_file(f"{OUT_DIR}/report.xml") if ran.exit_code == 0 else None

@@ -44,6 +44,7 @@ QUIET_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 AGENT_USER, AGENT_UID = "agent", 1000  # the unprivileged user agents (and tests) run as
+SEED_DIR = "/opt/bashenv/repo"  # the repository at its base commit, read-only
 GITIGNORE = "__pycache__/\n*.py[co]\n.pytest_cache/\n*.egg-info/\n"
 
 
@@ -189,7 +190,11 @@ def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
 def _task_dockerfile(task: Task, env_tag: str) -> str:
     lines = [f"FROM {env_tag}", f"COPY repo/ {task.workdir}/", f"WORKDIR {task.workdir}"]
     lines += [f"RUN {cmd}" for cmd in task.environment.setup]
-    lines.append(f"RUN chown -R {AGENT_UID}:{AGENT_UID} {task.workdir}")
+    # The repository lives at SEED_DIR; each container copies it into its own workdir
+    # (a size-bounded tmpfs, or the writable layer) when it starts.
+    lines.append(f"RUN mkdir -p {Path(SEED_DIR).parent} && mv {task.workdir} {SEED_DIR}"
+                 f" && chown -R {AGENT_UID}:{AGENT_UID} {SEED_DIR}"
+                 f" && mkdir {task.workdir} && chown {AGENT_UID}:{AGENT_UID} {task.workdir}")
     lines.append('CMD ["sleep", "infinity"]')
     return "\n".join(lines) + "\n"
 

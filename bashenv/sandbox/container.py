@@ -27,6 +27,7 @@ import docker.types
 from docker.models.containers import Container as DockerContainer
 
 from bashenv.errors import SandboxError
+from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR
 from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.task.model import Task
 
@@ -50,12 +51,15 @@ class SandboxSpec:
     cap_add: tuple[str, ...] = ()  # every capability is dropped; these are given back
     user: str = ""  # who the shell runs as ("" = the image's user)
     file_size_mb: int = 1024  # RLIMIT_FSIZE for every process in the box
+    disk_mb: int | None = None  # writable space of workdir (tmpfs); None: writable rootfs
+    seed: str | None = None  # a directory in the image copied into workdir at start
+    scratch: str | None = None  # a host-reachable writable directory (for put/get_files)
 
     def key(self) -> tuple[object, ...]:
         """A hashable identity: specs with equal keys make interchangeable containers."""
         return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
                 self.runtime, self.run_id, tuple(sorted(self.labels.items())), self.cap_add,
-                self.user, self.file_size_mb)
+                self.user, self.file_size_mb, self.disk_mb, self.seed, self.scratch)
 
 
 def spec_for_task(task: Task, image: str, role: str, run_id: str = PROCESS_RUN_ID,
@@ -65,6 +69,7 @@ def spec_for_task(task: Task, image: str, role: str, run_id: str = PROCESS_RUN_I
     fields: dict[str, Any] = {
         "image": image, "workdir": task.workdir, "memory": limits.memory, "cpus": limits.cpus,
         "pids": limits.pids, "file_size_mb": limits.file_size_mb, "run_id": run_id,
+        "disk_mb": limits.disk_mb, "seed": SEED_DIR,
         "network": policy.network, "runtime": policy.runtime,
         "user": "" if policy.user == "root" else policy.user,
         "labels": {"bashenv.role": role, "bashenv.task": task.id},
@@ -174,6 +179,7 @@ class Container:
                 cap_add=list(spec.cap_add) or None,
                 runtime=spec.runtime,
                 working_dir=spec.workdir,
+                **_disk_options(spec),
             )
         except docker.errors.ImageNotFound:
             raise SandboxError(f"image {spec.image} does not exist; run `bashenv images build`") from None
@@ -188,6 +194,13 @@ class Container:
         except ENGINE_ERRORS as exc:
             self.remove()
             raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
+        if spec.seed:
+            seeded = self.exec(["cp", "-a", f"{spec.seed}/.", f"{spec.workdir}/"],
+                               user=str(AGENT_UID))
+            if seeded.exit_code != 0:
+                self.remove()
+                raise SandboxError(f"cannot copy {spec.seed} into {spec.workdir} of a container "
+                                   f"from {spec.image}: {seeded.text[-500:]}")
 
     def exec(self, cmd: list[str], *, timeout: float | None = None, user: str = "",
              workdir: str | None = None, environment: dict[str, str] | None = None) -> ExecResult:
@@ -204,29 +217,32 @@ class Container:
             raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
         return ExecResult(code if code is not None else -1, out or b"")
 
-    def put_files(self, files: dict[str, bytes], mode: int = 0o644) -> None:
-        """Write files at absolute paths (parents created) in one Docker API call."""
+    def put_files(self, files: dict[str, bytes], root: str = "/", mode: int = 0o644) -> None:
+        """Write files at absolute paths below `root` (parents created) in one API call.
+        `root` must be writable from the host: the rootfs, or a volume such as `scratch`."""
+        base = PurePosixPath(root)
         buf = io.BytesIO()
         now = int(time.time())
         with tarfile.open(fileobj=buf, mode="w") as archive:
+            relative = {str(PurePosixPath(p).relative_to(base)): data for p, data in files.items()}
             dirs: set[PurePosixPath] = set()
-            for path in files:
-                dirs.update(p for p in PurePosixPath(path).parents if str(p) != "/")
+            for path in relative:
+                dirs.update(p for p in PurePosixPath(path).parents if str(p) != ".")
             for directory in sorted(dirs, key=lambda p: len(p.parts)):
-                info = tarfile.TarInfo(str(directory).lstrip("/"))
+                info = tarfile.TarInfo(str(directory))
                 info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
                 archive.addfile(info)
-            for path, data in files.items():
-                info = tarfile.TarInfo(path.lstrip("/"))
+            for path, data in relative.items():
+                info = tarfile.TarInfo(path)
                 info.size, info.mode, info.mtime = len(data), mode, now
                 archive.addfile(info, io.BytesIO(data))
         try:
-            self._container.put_archive("/", buf.getvalue())
+            self._container.put_archive(str(base), buf.getvalue())
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"cannot write files into {self.id[:12]}: {explain(exc)}") from None
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        self.put_files({path: data}, mode)
+        self.put_files({path: data}, str(PurePosixPath(path).parent), mode)
 
     def get_files(self, directory: str) -> dict[str, bytes]:
         """Regular files under `directory` (one API call), by path relative to it."""
@@ -248,9 +264,10 @@ class Container:
 
     def kill_all_but_init(self) -> bool:
         """SIGKILL every process but the container's init and its `sleep`: the sandbox is
-        back to idle. Done from the host through the container's cgroup while the container
-        is paused, so even a fork bomb cannot outrun it. False when the cgroup is not
-        visible from here (a remote engine): the caller must fall back to an exec."""
+        back to idle. Done from the host through the container's cgroup, pass after pass
+        until none is left, so even a fork bomb cannot outrun it (no exec is needed inside
+        a box that may have no pids left). False when the cgroup is not visible from here
+        (a remote engine, gVisor): the caller must fall back to an exec."""
         if self.spec.runtime not in (None, "runc"):  # e.g. gVisor: its processes are not ours
             return False
         procs_file = next((p for p in _cgroup_procs_candidates(self.id) if p.exists()), None)
@@ -258,23 +275,22 @@ class Container:
             return False
         try:
             init = int(client().api.inspect_container(self.id)["State"]["Pid"])
-            self._container.pause()
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"cannot stop the processes in {self.id[:12]}: "
                                f"{self.why_dead() or explain(exc)}") from None
-        try:
-            for _ in range(20):
-                doomed = [pid for pid in map(int, procs_file.read_text().split())
-                          if pid != init and not _is_main_sleep(pid, init)]
-                if not doomed:
-                    break
-                for pid in doomed:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-        finally:
-            with contextlib.suppress(*ENGINE_ERRORS):
-                self._container.unpause()
-        return True
+        for _ in range(200):
+            try:
+                pids = [int(p) for p in procs_file.read_text().split()]
+            except OSError:  # the container is gone
+                return True
+            doomed = [pid for pid in pids if pid != init and not _is_main_sleep(pid, init)]
+            if not doomed:
+                return True
+            for pid in doomed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
+        raise SandboxError(f"processes in {self.id[:12]} keep coming back after SIGKILL")
 
     def why_dead(self) -> str | None:
         """None while running; otherwise a short human reason (exit code, OOM kill, removed)."""
@@ -303,7 +319,7 @@ class Container:
         if self._removed:
             return
         try:
-            self._container.remove(force=True)
+            self._container.remove(force=True, v=True)  # v: its tmpfs volumes too
         except docker.errors.NotFound:
             pass
         except ENGINE_ERRORS as exc:
@@ -319,6 +335,27 @@ class Container:
 
     def __exit__(self, *_: object) -> None:
         self.remove()
+
+
+def _tmpfs_volume(target: str, size_mb: int, uid: int, run_id: str) -> docker.types.Mount:
+    """An anonymous volume on tmpfs: size-bounded, and reachable by put/get_archive (a plain
+    tmpfs mount is not). Removed with its container."""
+    options = {"type": "tmpfs", "device": "tmpfs", "o": f"size={size_mb}m,uid={uid},gid={uid}"}
+    return docker.types.Mount(target, None, type="volume", labels={LABEL: run_id},
+                              driver_config=docker.types.DriverConfig("local", options))
+
+
+def _disk_options(spec: SandboxSpec) -> dict[str, Any]:
+    """A read-only root filesystem whose writable places are all size-bounded."""
+    if spec.disk_mb is None:
+        return {}
+    mounts = [_tmpfs_volume(spec.workdir, spec.disk_mb, AGENT_UID, spec.run_id)]
+    if spec.scratch:
+        mounts.append(_tmpfs_volume(spec.scratch, max(64, spec.disk_mb // 4), 0, spec.run_id))
+    small = f"size={max(16, spec.disk_mb // 4)}m"
+    return {"read_only": True, "mounts": mounts, "tmpfs": {
+        "/tmp": f"{small},mode=1777", "/var/tmp": "size=64m,mode=1777", "/run": "size=16m",
+        f"/home/{AGENT_USER}": f"size=64m,uid={AGENT_UID},gid={AGENT_UID}"}}
 
 
 def _cgroup_procs_candidates(container_id: str) -> list[Path]:
@@ -370,4 +407,6 @@ def collect_garbage(*, everything: bool = False, run_id: str | None = None,
                 removed.append(box.id)
             except docker.errors.NotFound:
                 pass
+    with contextlib.suppress(*ENGINE_ERRORS):  # volumes of containers removed elsewhere
+        client().volumes.prune(filters={"label": LABEL})
     return removed

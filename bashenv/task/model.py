@@ -107,6 +107,10 @@ class Limits(_Strict):
     pids: int = Field(512, gt=16, description="Maximum processes in the container.")
     file_size_mb: int = Field(
         1024, gt=0, description="Largest file a process may write (RLIMIT_FSIZE), in MiB.")
+    disk_mb: int | None = Field(
+        1024, gt=0, description="Writable space of the repository, in MiB (plus a quarter of "
+        "it for /tmp); the rest of the filesystem is read-only. Held in memory (tmpfs), so it "
+        "shares the memory limit. null: a writable root filesystem with no total bound.")
 
 
 class SandboxPolicy(_Strict):
