@@ -64,11 +64,3 @@ def wait_for_engine(timeout: float) -> bool:
 def explain(exc: BaseException) -> str:
     """A short text for an engine error (the API's explanation when it gave one)."""
     return getattr(exc, "explanation", None) or str(exc) or type(exc).__name__
-
-
-def image_exists(tag: str) -> bool:
-    try:
-        client().images.get(tag)
-        return True
-    except docker.errors.ImageNotFound:
-        return False

@@ -241,9 +241,6 @@ class Container:
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"cannot write files into {self.id[:12]}: {explain(exc)}") from None
 
-    def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        self.put_files({path: data}, str(PurePosixPath(path).parent), mode)
-
     def get_files(self, directory: str) -> dict[str, bytes]:
         """Regular files under `directory` (one API call), by path relative to it."""
         try:
