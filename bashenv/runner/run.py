@@ -17,7 +17,8 @@ from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.images.engine import wait_for_engine
 from bashenv.runner.results import INFRA_ERROR, ResultsFile
 from bashenv.sandbox import PROCESS_RUN_ID
-from bashenv.sandbox.container import REGISTRY, collect_garbage
+from bashenv.sandbox.container import REGISTRY
+from bashenv.sandbox.gc import collect_garbage
 from bashenv.task import Task
 
 ENGINE_WAIT = 300.0  # seconds to wait for a restarting engine before giving up

@@ -5,8 +5,8 @@ from bashenv.sandbox.container import (
     Container,
     ExecResult,
     SandboxSpec,
-    collect_garbage,
 )
+from bashenv.sandbox.gc import collect_garbage
 from bashenv.sandbox.shell import BashSession, CommandResult
 
 __all__ = [

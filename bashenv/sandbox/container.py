@@ -29,6 +29,7 @@ from docker.models.containers import Container as DockerContainer
 from bashenv.errors import SandboxError
 from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR
 from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
+from bashenv.sandbox.gc import collect_garbage
 from bashenv.task.model import Task
 
 log = logging.getLogger("bashenv.sandbox")
@@ -369,41 +370,3 @@ def _is_main_sleep(pid: int, init: int) -> bool:
     except OSError:
         return False
     return int(stat.rsplit(")", 1)[1].split()[1]) == init and cmdline == b"sleep\0infinity\0"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def collect_garbage(*, everything: bool = False, run_id: str | None = None,
-                    pid: int | None = None) -> list[str]:
-    """Remove bashenv containers of dead runs on this host (or all, one run's, or one
-    process's); returns their ids."""
-    host = socket.gethostname()
-    removed = []
-    for box in client().containers.list(all=True, filters={"label": LABEL}):
-        labels = box.labels
-        if run_id is not None:
-            doomed = labels.get(LABEL) == run_id
-        elif pid is not None:
-            doomed = labels.get("bashenv.host") == host and labels.get("bashenv.pid") == str(pid)
-        elif everything:
-            doomed = True
-        else:
-            owner = int(labels.get("bashenv.pid", "0") or 0)
-            doomed = labels.get("bashenv.host") == host and (owner == 0 or not _pid_alive(owner))
-        if doomed:
-            try:
-                box.remove(force=True)
-                removed.append(box.id)
-            except docker.errors.NotFound:
-                pass
-    with contextlib.suppress(*ENGINE_ERRORS):  # volumes of containers removed elsewhere
-        client().volumes.prune(filters={"label": LABEL})
-    return removed
