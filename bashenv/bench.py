@@ -18,7 +18,7 @@ from typing import Any
 
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
-from bashenv.images import build_images
+from bashenv.images import build_images, ensure_task_image
 from bashenv.sandbox import Container, SandboxSpec
 from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.pool import WarmPool
@@ -194,7 +194,7 @@ def run_bench(tasks: list[Task], quick: bool = False,
         ("grading overhead", lambda: bench_grading(task, 3 if quick else 8)),
         ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40)),
         ("peers: docker exec per command", lambda: bench_peers(
-            BashSWEEnv(task)._image().tag, 15 if quick else 40)),
+            ensure_task_image(task).tag, 15 if quick else 40)),
     ]
     for name, step in steps:
         progress(name)

@@ -30,10 +30,13 @@ class ResultsFile:
                 records.append(record)
         return records
 
+    def latest(self, agent: str) -> dict[str, dict[str, Any]]:
+        """Task id → the last record for `agent` (a re-run's record supersedes earlier ones)."""
+        return {r["task_id"]: r for r in self.load() if r.get("agent") == agent}
+
     def finished(self, agent: str) -> set[str]:
         """Tasks with a result for `agent`; infrastructure failures do not count."""
-        latest = {r["task_id"]: r for r in self.load() if r.get("agent") == agent}
-        return {t for t, r in latest.items() if r.get("outcome") != INFRA_ERROR}
+        return {t for t, r in self.latest(agent).items() if r.get("outcome") != INFRA_ERROR}
 
     def append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()

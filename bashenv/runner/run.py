@@ -118,5 +118,4 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
     pool.shutdown(wait=True)
     collect_garbage(run_id=run_id)  # containers whose creation answer was lost, if any
     wanted = {t.id for t in tasks}
-    latest = {r["task_id"]: r for r in store.load() if r.get("agent") == agent_name}
-    return [r for task_id, r in sorted(latest.items()) if task_id in wanted]
+    return [r for task_id, r in sorted(store.latest(agent_name).items()) if task_id in wanted]
