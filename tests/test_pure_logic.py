@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bashenv.grading import PytestJUnit, changed_paths
-from bashenv.sandbox.output import CappedBuffer, clean
+from bashenv.sandbox.output import CappedBuffer, ExecFrames, clean
 from bashenv.sandbox.shell import ansi_c_quote
 
 JUNIT = b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
@@ -41,7 +41,7 @@ def test_changed_paths_of_git_diff():
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=3000))
 def test_ansi_c_quote_round_trips_through_real_bash(command):
-    """Whatever the agent types reaches bash byte for byte, in lines the tty accepts."""
+    """Whatever the agent types reaches bash byte for byte, in short printable lines."""
     quoted = ansi_c_quote(command, line=100)
     assert all(len(line) < 200 for line in quoted.split("\n"))
     assert all(32 <= ord(c) < 127 or c == "\n" for c in quoted)
@@ -61,3 +61,17 @@ def test_capped_buffer_keeps_head_and_tail_and_counts_cut():
 
 def test_clean_strips_ansi_and_replaces_bad_bytes():
     assert clean(b"\x1b[31mred\x1b[0m\r\nok\xff\x07") == "red\nok\ufffd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.binary(max_size=300)), max_size=20),
+       st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=50))
+def test_exec_frames_give_back_the_payloads_however_the_stream_is_cut(frames, cuts):
+    stream = b"".join(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+                      for kind, data in frames)
+    decoder, out, at, i = ExecFrames(), b"", 0, 0
+    while at < len(stream):
+        size = cuts[i % len(cuts)]
+        out += decoder.feed(stream[at: at + size])
+        at, i = at + size, i + 1
+    assert out == b"".join(data for _, data in frames)

@@ -113,6 +113,25 @@ def test_prompt_and_tty_games_do_not_break_the_harness(shell):
     assert shell.run("echo ok", 10).output.endswith("ok\n")
 
 
+def test_stdout_and_stderr_arrive_in_order_on_one_stream(shell):
+    result = shell.run("echo a; echo b >&2; ls /nonexistent; echo c", 10)
+    assert result.output.splitlines()[:2] == ["a", "b"] and result.output.endswith("c\n")
+    assert "No such file or directory" in result.output
+
+
+def test_timed_out_program_shows_what_it_printed(shell):
+    result = shell.run("python3 -c \"import time; print('started'); time.sleep(60)\"", 2)
+    assert result.timed_out and not result.restarted and result.output.startswith("started\n")
+    assert "KeyboardInterrupt" in result.output  # SIGINT reached the program, as Ctrl-C would
+
+
+def test_program_wanting_a_terminal_fails_at_once_instead_of_hanging(shell):
+    for command in ["python3 -c \"open('/dev/tty').read()\"", "python3 -i", "read x"]:
+        result = shell.run(command, 10)
+        assert not result.timed_out and result.duration < 5, (command, result)
+    assert "No such device or address" in shell.run("cat /dev/tty", 10).output
+
+
 def test_background_jobs_do_not_block(shell):
     result = shell.run("sleep 300 & echo started", 5)
     assert "started" in result.output and not result.timed_out

@@ -45,3 +45,32 @@ def clean(data: bytes) -> str:
     """Bytes → text: ANSI sequences stripped, CRLF normalised, undecodable bytes replaced."""
     text = ANSI.sub(b"", data).decode("utf-8", errors="replace").replace("\r\n", "\n")
     return CONTROL.sub("", text)
+
+
+class ExecFrames:
+    """Undoes the framing of a Docker exec stream without a tty: each chunk of stdout or
+    stderr comes behind an 8-byte header (stream, 0, 0, 0, big-endian length)."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._left = 0  # payload bytes still due in the current frame
+
+    def feed(self, data: bytes) -> bytes:
+        """The payload bytes that `data` completes, in order, whatever their stream."""
+        if not self._pending and not self._left and len(data) >= 8 \
+                and int.from_bytes(data[4:8], "big") == len(data) - 8:
+            return data[8:]  # one whole frame: the usual case of a short command
+        self._pending += data
+        out = bytearray()
+        while self._pending:
+            if self._left:
+                payload = self._pending[: self._left]
+                out += payload
+                self._left -= len(payload)
+                del self._pending[: len(payload)]
+            elif len(self._pending) >= 8:
+                self._left = int.from_bytes(self._pending[4:8], "big")
+                del self._pending[:8]
+            else:
+                break
+        return bytes(out)

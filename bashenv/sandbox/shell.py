@@ -1,11 +1,14 @@
 """A persistent bash session in a container, driven with pexpect over the exec socket.
 
-The shell is an interactive `bash --noediting` on a tty attached through the Docker
-API (no `docker` CLI process per session). Each command is sent as one ANSI-C quoted
-`eval`, so heredocs and multi-line input arrive whole and a syntax error returns rc 2
-instead of hanging. The end of a command is seen by a marker that PROMPT_COMMAND
-prints with a per-session nonce, the command's sequence number, `$?` and `$PWD`:
-it still fires after Ctrl-C, and PWD lets a restarted shell resume in place.
+The shell is an interactive `bash --noediting` attached through the Docker API (no
+`docker` CLI process per session), on pipes rather than a tty: the engine relays a
+pipe for about half the CPU of a tty, which is what 32 concurrent episodes on two
+cores are bound by; a program waiting for a terminal fails at once instead of hanging.
+Each command is sent as one ANSI-C quoted `eval`, so heredocs and multi-line input
+arrive whole and a syntax error returns rc 2 instead of hanging. The end of a command
+is seen by a marker that PROMPT_COMMAND prints with a per-session nonce, the command's
+sequence number, `$?` and `$PWD`: it still fires after an interrupt (rc 130), and PWD
+lets a restarted shell resume in place.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from pexpect.fdpexpect import fdspawn
 from bashenv.errors import SandboxError
 from bashenv.images.engine import ENGINE_ERRORS, client, explain
 from bashenv.sandbox.container import Container
-from bashenv.sandbox.output import CappedBuffer
+from bashenv.sandbox.output import CappedBuffer, ExecFrames
 
 CHUNK = 1 << 16
-LINE = 900  # physical line length we send; the tty's canonical buffer holds 4095
-INTERRUPT_GRACE = 3.0  # seconds a command gets to stop after Ctrl-C before the shell is replaced
+LINE = 900  # physical line length we send: long commands go as backslash-joined lines
+INTERRUPT_GRACE = 3.0  # seconds a command gets to stop after SIGINT before the shell is replaced
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,16 @@ class CommandResult:
 _Protocol = Generator[tuple[str, Any], Any, "CommandResult"]
 
 
+_PLAIN = re.compile(r"[ -&(-\[\]-~]*")  # printable ASCII but ' and \ : needs no escapes
+
+
 def ansi_c_quote(command: str, line: int = LINE) -> str:
     """`command` as $'...' words joined by backslash-newlines, all printable ASCII.
 
     NUL bytes are dropped: bash strings cannot hold them (and would end the word).
     """
+    if len(command) <= line and _PLAIN.fullmatch(command):
+        return f"$'{command}'"  # the common case, on every step's hot path
     tokens = []
     for byte in command.encode("utf-8", errors="surrogateescape"):
         if byte == 0:
@@ -87,7 +95,7 @@ class BashSession:
         self._nonce = secrets.token_hex(6)
         self._seq = 0
         self._marker = re.compile(
-            rb"\n?\x1fBASHENV:" + self._nonce.encode()
+            rb"\x1fBASHENV:" + self._nonce.encode()
             + rb":(\d*):(-?\d+):(\d+):([^\x1f\n]*)\x1f\r?\n"
         )
         self._exec_id: str | None = None
@@ -95,36 +103,40 @@ class BashSession:
         self._child: fdspawn | None = None
         self._shell_pid = 0
         self._fd = -1
+        self._waiter: asyncio.Future[None] | None = None
         self._start()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def _start(self) -> None:
-        marker = (r'__bashenv_rc=$?; printf "\n\037BASHENV:%s:%s:%s:%s:%s\037\n" '
+        marker = (r'__bashenv_rc=$?; printf "\037BASHENV:%s:%s:%s:%s:%s\037\n" '
                   f'{self._nonce} "${{__bashenv_seq-}}" "$__bashenv_rc" "$$" "$PWD"')
+        # Without a tty Python would buffer whole outputs; unbuffered, a timed-out script
+        # still shows what it printed, in order with its errors.
         env = {"TERM": "dumb", "PS1": "", "PS2": "", "PROMPT_COMMAND": marker,
-               "HISTFILE": "/dev/null", **self._env}
+               "HISTFILE": "/dev/null", "PYTHONUNBUFFERED": "1", **self._env}
         api = client().api
         try:
             self._exec_id = api.exec_create(
                 self.box.id, ["bash", "--noediting", "--norc", "--noprofile", "-i"],
-                stdin=True, tty=True, environment=env, workdir=self.box.spec.workdir,
+                stdin=True, tty=False, environment=env, workdir=self.box.spec.workdir,
                 user=self.user,
             )["Id"]
-            self._sock = api.exec_start(self._exec_id, tty=True, socket=True)
+            self._sock = api.exec_start(self._exec_id, tty=False, socket=True)
         except ENGINE_ERRORS as exc:
             raise SandboxError(
                 f"cannot start a shell: {self.box.why_dead() or explain(exc)}") from None
         raw = getattr(self._sock, "_sock", self._sock)
         raw.setblocking(False)  # both drivers wait with select/the event loop, never in read()
         self._fd = raw.fileno()
+        self._frames = ExecFrames()
         self._child = fdspawn(self._fd, timeout=None)
         self._child.delaybeforesend = None
         self._apply_settings()
 
     def _apply_settings(self) -> None:
         """Harness settings; re-applied when the agent replaces the shell (`exec bash`)."""
-        setup = (f"set +o emacs +o vi; stty -echo -onlcr 2>/dev/null; PS1= PS2=; "
+        setup = (f"exec 2>&1; set +o emacs +o vi; PS1= PS2=; "  # one stream, in order
                  f"readonly PS1 PS2 PROMPT_COMMAND 2>/dev/null; "
                  f"cd -- {ansi_c_quote(self.cwd)} 2>/dev/null; :")
         result = self._roundtrip(setup, timeout=20, allow_restart=False)
@@ -198,19 +210,37 @@ class BashSession:
 
     async def _adrive(self, protocol: _Protocol) -> CommandResult:
         loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None  # one per deadline, not one per read
+        timer_at = 0.0
+
+        def deadline_passed() -> None:
+            nonlocal timer
+            timer = None
+            self._wake()
+
         request = next(protocol)
-        while True:
-            kind, arg = request
-            if kind == "send":
-                reply: Any = self._send(arg)
-            elif kind == "read":
-                reply = await self._read_async(loop, arg)
-            else:
-                reply = await asyncio.to_thread(arg)
-            try:
-                request = protocol.send(reply)
-            except StopIteration as done:
-                return done.value
+        try:
+            while True:
+                kind, arg = request
+                if kind == "send":
+                    reply: Any = self._send(arg)
+                elif kind == "read":
+                    if timer is None or arg != timer_at:
+                        if timer is not None:
+                            timer.cancel()
+                        timer_at = arg
+                        timer = loop.call_at(loop.time() + max(0.0, arg - time.monotonic()),
+                                             deadline_passed)
+                    reply = await self._read_async(loop)
+                else:
+                    reply = await asyncio.to_thread(arg)
+                try:
+                    request = protocol.send(reply)
+                except StopIteration as done:
+                    return done.value
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _read_sync(self, deadline: float) -> bytes | None:
         """Bytes, b"" at the deadline, None at EOF."""
@@ -221,33 +251,25 @@ class BashSession:
         except (pexpect.EOF, OSError):
             return None
 
-    async def _read_async(self, loop: asyncio.AbstractEventLoop, deadline: float) -> bytes | None:
-        """Like `_read_sync`, waiting in the event loop (a reader callback, no task per read)."""
+    async def _read_async(self, loop: asyncio.AbstractEventLoop) -> bytes | None:
+        """Like `_read_sync`: waits in the event loop until the socket is readable or
+        `_adrive`'s deadline timer fires (a reader callback, no task per read)."""
+        self._waiter = loop.create_future()
+        loop.add_reader(self._fd, self._wake)
         try:
-            return os.read(self._fd, CHUNK) or None
-        except BlockingIOError:
-            pass
-        except OSError:
-            return None
-        ready = loop.create_future()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(self._fd, wake)
-        timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), wake)
-        try:
-            await ready
+            await self._waiter
         finally:
             loop.remove_reader(self._fd)
-            timer.cancel()
         try:
             return os.read(self._fd, CHUNK) or None
         except BlockingIOError:
             return b""  # the deadline passed
         except OSError:
             return None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _send(self, data: bytes) -> None:
         """Write all of `data` to the non-blocking socket."""
@@ -279,16 +301,23 @@ class BashSession:
             note = yield "call", lambda: self._restart(f"the shell exited with code {code}")
             return self._result(buffer, (code, 0, self.cwd), started, note=note, restarted=True)
         # Timed out: interrupt, and replace the shell if it does not come back.
-        yield "send", b"\x03"
+        yield "call", self._interrupt
         outcome = yield from self._await_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
         note = f"\n[bashenv: command timed out after {timeout:g}s and was interrupted]"
         if outcome is not None:
             if outcome[1] != self._shell_pid:
                 note += yield "call", lambda: self._shell_replaced(outcome[1])
             return self._result(buffer, outcome, started, note=note, timed_out=True)
-        note += yield "call", lambda: self._restart("the shell did not respond to Ctrl-C")
+        note += yield "call", lambda: self._restart("the shell did not respond to SIGINT")
         return self._result(buffer, (124, 0, self.cwd), started, note=note, timed_out=True,
                             restarted=True)
+
+    def _interrupt(self) -> None:
+        """What Ctrl-C on a terminal does: SIGINT to the shell's process group (the shell
+        leads its own session; without job control its commands stay in its group)."""
+        with contextlib.suppress(SandboxError):
+            self.box.exec(["bash", "-c", f"kill -INT -- -{self._shell_pid}"], user=self.user,
+                          timeout=10)
 
     def _shell_replaced(self, pid: int) -> str:
         """The agent ran `exec bash` or similar: a new shell answers under our marker."""
@@ -327,7 +356,7 @@ class BashSession:
                 buffer.add(bytes(pending))
                 self.close()
                 return None
-            pending += data
+            pending += self._frames.feed(data)
 
     def _exit_code(self) -> int:
         try:
