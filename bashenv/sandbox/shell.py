@@ -118,7 +118,9 @@ class BashSession:
         api = client().api
         try:
             self._exec_id = api.exec_create(
-                self.box.id, ["bash", "--noediting", "--norc", "--noprofile", "-i"],
+                # stderr joins stdout before bash starts: its start-up complaints about
+                # job control then come before the first marker, in order, and are dropped.
+                self.box.id, ["sh", "-c", "exec bash --noediting --norc --noprofile -i 2>&1"],
                 stdin=True, tty=False, environment=env, workdir=self.box.spec.workdir,
                 user=self.user,
             )["Id"]
