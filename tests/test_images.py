@@ -9,6 +9,7 @@ import yaml
 
 from bashenv.images import build_base, load_recipe
 from bashenv.images.build import build_task_image
+from bashenv.images.engine import client
 from bashenv.sandbox import Container, SandboxSpec
 from bashenv.sandbox.container import spec_for_task
 from bashenv.task import load_task
@@ -65,11 +66,14 @@ def test_git_url_source_at_old_commit_hides_the_future(tmp_path):
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
     task = load_task(tmp_path / "task.yaml")
     image, _ = build_task_image(task)
-    with Container(spec_for_task(task, image.tag, "agent")) as box:
-        assert box.exec(["cat", "mod.py"]).text == "VALUE = 1\n"
-        assert box.exec(["git", "log", "--all", "--oneline"]).text.count("\n") == 1
-        dig = "git cat-file --batch-all-objects --batch | grep -c FUTURE-FIX"
-        assert box.exec(["sh", "-c", dig]).text.strip() == "0"
+    try:
+        with Container(spec_for_task(task, image.tag, "agent")) as box:
+            assert box.exec(["cat", "mod.py"]).text == "VALUE = 1\n"
+            assert box.exec(["git", "log", "--all", "--oneline"]).text.count("\n") == 1
+            dig = "git cat-file --batch-all-objects --batch | grep -c FUTURE-FIX"
+            assert box.exec(["sh", "-c", dig]).text.strip() == "0"
+    finally:  # fresh commits give a new tag each run: do not pile images up
+        client().images.remove(image.tag)
 
 
 def test_python_packages_go_into_the_environment_layer(tmp_path):
