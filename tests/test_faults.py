@@ -128,8 +128,13 @@ def _task_file(tmp_path, **extra) -> object:
 def test_failing_build_step_is_named_and_the_run_goes_on(tmp_path, textkit):
     broken = _task_file(tmp_path, environment={"setup": ["echo preparing", "exit 3"]},
                         gold_patch="diff --git a/mod.py b/mod.py\n")
+    def leftovers() -> set[str]:
+        return {image.id for image in client().images.list(all=True) if not image.tags}
+
+    before = leftovers()
     with pytest.raises(ImageBuildError, match=r"task fault-task failed at Step \d+/\d+ : RUN exit 3"):
         build_task_image(broken)
+    assert leftovers() <= before  # the steps that did run left no images behind
     records = run_benchmark([broken, textkit], GoldAgent, tmp_path / "out.jsonl",
                             run_id="test-faults")
     outcomes = {r["task_id"]: r for r in records}

@@ -78,6 +78,7 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
     """Build `context` (its Dockerfile) as `tag`; errors name `what` and the failing step."""
     step = "(before the first step)"
     tail: list[str] = []
+    layers: list[str] = []  # the image each step left, to remove if the build fails
     try:
         for chunk in client().api.build(
             path=str(context), tag=tag, rm=True, forcerm=True, network_mode="host",
@@ -87,16 +88,31 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
                 line = chunk["stream"].rstrip()
                 if line.startswith("Step "):
                     step = line
+                elif line.startswith(" ---> ") and " " not in line[6:]:
+                    layers.append(line[6:])
                 if line:
                     tail = [*tail[-19:], line]
                     log.debug("%s: %s", what, line)
             if "error" in chunk:
+                _remove_untagged(layers)
                 output = "\n".join(tail[-10:])
                 raise ImageBuildError(
                     f"building {what} failed at {step}: {chunk['error'].strip()}\n{output}"
                 )
     except ENGINE_ERRORS as exc:
+        _remove_untagged(layers)
         raise ImageBuildError(f"building {what} failed at {step}: {explain(exc)}") from None
+
+
+def _remove_untagged(layers: list[str]) -> None:
+    """Remove what a failed build left behind: its untagged step images, last first.
+    Tagged images (the FROM image) and layers other images still build on stay."""
+    for image_id in reversed(layers):
+        try:
+            if not client().api.inspect_image(image_id)["RepoTags"]:
+                client().api.remove_image(image_id, noprune=False)
+        except ENGINE_ERRORS:
+            pass
 
 
 def _debootstrap_base(recipe: BaseRecipe) -> None:
