@@ -20,7 +20,8 @@ from bashenv.errors import BashenvError, ImageBuildError
 app = typer.Typer(help="Gymnasium environments for software-engineering agents.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 tasks_app = typer.Typer(help="List, validate and describe task files.", no_args_is_help=True)
-images_app = typer.Typer(help="Build the Docker images tasks run in.", no_args_is_help=True)
+images_app = typer.Typer(help="Build and prune the Docker images tasks run in.",
+                         no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(images_app, name="images")
 console = Console(stderr=True)
@@ -106,6 +107,21 @@ def images_build(path: Path | None = TASKS_ARG) -> None:
         table.add_row(task.id, image.tag, str(built))
     Console().print(table)
     console.print(f"{total} image(s) built in {time.monotonic() - started:.2f}s")
+
+
+@images_app.command("prune")
+def images_prune(
+    path: Path | None = TASKS_ARG,
+    everything: bool = typer.Option(False, "--all", help="Remove every bashenv image."),
+) -> None:
+    """Remove bashenv images the tasks at PATH no longer need (old versions of edited
+    tasks, removed tasks); images in use by a container are kept."""
+    from bashenv.images import prune_images
+
+    removed = prune_images([] if everything else _tasks(path))
+    for tag in removed:
+        Console().print(tag)
+    console.print(f"removed {len(removed)} image(s)")
 
 
 @app.command("run")

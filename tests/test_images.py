@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import git
 import yaml
+from typer.testing import CliRunner
 
-from bashenv.images import build_base, load_recipe
+from bashenv.cli import app
+from bashenv.images import build_base, build_images, image_tags, load_recipe, prune_images
 from bashenv.images.build import build_task_image
 from bashenv.images.engine import client
 from bashenv.sandbox import Container, SandboxSpec
 from bashenv.sandbox.container import spec_for_task
-from bashenv.task import load_task
+from bashenv.task import Task, load_task, load_tasks
+
+from .conftest import TASKS_DIR
 
 
 def test_base_recipe_is_cached_by_hash():
@@ -87,3 +92,27 @@ def test_python_packages_go_into_the_environment_layer(tmp_path):
     image, _ = build_task_image(load_task(tmp_path / "task.yaml"))
     with Container(SandboxSpec(image=image.tag)) as box:
         assert box.exec(["python", "-c", "import six; print(six.__version__)"]).text == "1.16.0\n"
+
+
+def _throwaway_task(path, name: str) -> Task:
+    (path / name).mkdir()
+    (path / name / "mod.py").write_text(f"X = {uuid.uuid4().hex!r}\n")  # a new tag every run
+    spec = {"id": name, "repo": name, "problem_statement": "x",
+            "tests": {"fail_to_pass": ["tests/test_a.py::test_a"]}}
+    (path / f"{name}.task.yaml").write_text(yaml.safe_dump(spec))
+    return load_task(path / f"{name}.task.yaml")
+
+
+def test_prune_removes_what_no_task_needs_but_not_images_in_use(tmp_path):
+    bundled = load_tasks(TASKS_DIR)
+    build_images(bundled)
+    used, unused = (_throwaway_task(tmp_path, n) for n in ("prune-used", "prune-unused"))
+    used_tag, unused_tag = build_task_image(used)[0].tag, build_task_image(unused)[0].tag
+    with Container(SandboxSpec(image=used_tag)):
+        removed = prune_images(bundled)
+        assert unused_tag in removed and used_tag not in removed
+    assert {t for task in bundled for t in image_tags(task)} <= {
+        tag for image in client().images.list() for tag in image.tags}
+    result = CliRunner().invoke(app, ["images", "prune", str(TASKS_DIR)])
+    assert result.exit_code == 0 and used_tag in result.output, result.output
+    assert not client().images.list(name=used_tag.split(":")[0])

@@ -1,10 +1,17 @@
 """Recipes → Docker images (base, environment, task layers), content-hashed and cached."""
 
-from bashenv.images.build import TaskImage, build_base, build_images, ensure_task_image
+from bashenv.images.build import (
+    TaskImage,
+    build_base,
+    build_images,
+    ensure_task_image,
+    image_tags,
+    prune_images,
+)
 from bashenv.images.engine import LABEL, client
 from bashenv.images.recipes import BaseRecipe, load_recipe
 
 __all__ = [
     "LABEL", "BaseRecipe", "TaskImage", "build_base", "build_images", "client",
-    "ensure_task_image", "load_recipe",
+    "ensure_task_image", "image_tags", "load_recipe", "prune_images",
 ]

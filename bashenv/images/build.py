@@ -187,9 +187,13 @@ def _env_dockerfile(task: Task, base_tag: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _env_tag(dockerfile: str) -> str:
+    return "bashenv/env:" + _digest(dockerfile, GITIGNORE)[:16]
+
+
 def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
     dockerfile = _env_dockerfile(task, base_tag)
-    tag = "bashenv/env:" + _digest(dockerfile, GITIGNORE)[:16]
+    tag = _env_tag(dockerfile)
     with file_lock(_lock_name(tag)):
         if _image_labels(tag) is not None:
             return tag, False
@@ -215,13 +219,24 @@ def _task_dockerfile(task: Task, env_tag: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _task_tag(task: Task, dockerfile: str) -> str:
+    _, source_sha = resolve_commit(task)
+    return f"bashenv/task-{task.id.lower()}:{_digest(dockerfile, source_sha)[:16]}"
+
+
+def image_tags(task: Task) -> tuple[str, str, str]:
+    """The base, environment and task image tags `task` needs as it is now (builds nothing)."""
+    base_tag = load_recipe(task.environment.base).tag
+    env_tag = _env_tag(_env_dockerfile(task, base_tag))
+    return base_tag, env_tag, _task_tag(task, _task_dockerfile(task, env_tag))
+
+
 def build_task_image(task: Task) -> tuple[TaskImage, int]:
     """The task's image (built when missing) and how many images were built on the way."""
     base_tag, built_base = build_base(load_recipe(task.environment.base))
     env_tag, built_env = build_env(task, base_tag)
-    _, source_sha = resolve_commit(task)
     dockerfile = _task_dockerfile(task, env_tag)
-    tag = f"bashenv/task-{task.id.lower()}:{_digest(dockerfile, source_sha)[:16]}"
+    tag = _task_tag(task, dockerfile)
     with file_lock(_lock_name(tag)):
         labels = _image_labels(tag)
         if labels is not None:
@@ -246,3 +261,21 @@ def ensure_task_image(task: Task) -> TaskImage:
 def build_images(tasks: Iterable[Task]) -> dict[str, int]:
     """Build what is missing for many tasks; returns task id → images built for it."""
     return {task.id: build_task_image(task)[1] for task in tasks}
+
+
+def prune_images(keep: Iterable[Task] = ()) -> list[str]:
+    """Remove the bashenv images none of `keep` needs (every one when `keep` is empty) and
+    return their tags. An image a container still uses stays, and so does its parent."""
+    needed = {tag for task in keep for tag in image_tags(task)}
+    tags = [tag for image in client().images.list(filters={"label": f"{LABEL}=image"})
+            for tag in image.tags if tag not in needed]
+    removed = []
+    layer = {"bashenv/task-": 0, "bashenv/env:": 1}  # children before the images they build on
+    for tag in sorted(tags, key=lambda t: next((v for k, v in layer.items() if t.startswith(k)), 2)):
+        try:
+            client().images.remove(tag)
+        except ENGINE_ERRORS as exc:
+            log.info("keeping %s: %s", tag, explain(exc))
+            continue
+        removed.append(tag)
+    return removed
