@@ -65,6 +65,7 @@ SHELL_PROBES = {
     "ignore SIGINT then hang": ["trap '' INT; sleep 600"],
     "changed PROMPT_COMMAND": ["PROMPT_COMMAND='echo hijack'", "export PROMPT_COMMAND=x"],
     "stty games": ["stty raw -echo; stty icanon echo"],
+    "shell output sent away": ["exec >/dev/null 2>&1"],
     "background daemon at submit": ["nohup sh -c 'while :; do date >> /tmp/d; sleep 0.1; done' "
                                     ">/dev/null 2>&1 &"],
 }

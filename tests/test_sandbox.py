@@ -117,6 +117,7 @@ def test_stdout_and_stderr_arrive_in_order_on_one_stream(shell):
     result = shell.run("echo a; echo b >&2; ls /nonexistent; echo c", 10)
     assert result.output.splitlines()[:2] == ["a", "b"] and result.output.endswith("c\n")
     assert "No such file or directory" in result.output
+    assert shell.run("printf 'no newline'", 10).output == "no newline"  # exactly what was printed
 
 
 def test_timed_out_program_shows_what_it_printed(shell):
