@@ -45,3 +45,42 @@ def test_interrupted_run_leaks_nothing_writes_no_partial_line_and_resumes(tmp_pa
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert len(out.read_text().splitlines()) == 3
+
+
+ASYNC_LOOP = """
+import asyncio, sys
+from bashenv.env import BashSWEEnv
+from bashenv.sandbox.pool import WarmPool
+
+async def episode(env):
+    await env.areset()
+    await env.astep("sleep 300")
+
+async def main():
+    pool = WarmPool(size=2)
+    envs = [BashSWEEnv(sys.argv[1], warm_pool=pool) for _ in range(8)]
+    await asyncio.gather(*(episode(e) for e in envs))
+
+asyncio.run(main())
+"""
+
+
+def test_ctrl_c_of_an_async_loop_with_a_warm_pool_leaks_nothing(tmp_path):
+    """The RL-loop shape: many episodes in one event loop, a pool refilling behind them."""
+    script = tmp_path / "loop.py"
+    script.write_text(ASYNC_LOOP)
+    proc = subprocess.Popen([sys.executable, str(script), str(TASKS_DIR / "textkit-truncate-width")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_boxes_of(proc.pid)) < 10 and time.monotonic() < deadline:  # 8 + the pool
+            time.sleep(0.2)
+        assert len(_boxes_of(proc.pid)) >= 10, "episodes did not start"
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "KeyboardInterrupt" in output
+    assert not _boxes_of(proc.pid), output
