@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,21 @@ def bench_concurrency(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
             "concurrent32_step_p99_ms": _pct(samples, 0.99) * 1e3, "host_rss_per_env_mb": rss}
 
 
+def bench_threads(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
+    """The same lock-step rounds with the sync API from a thread pool, one env per thread."""
+    envs = [BashSWEEnv(task, run_id="bench", max_steps=rounds + 10) for _ in range(envs_n)]
+    try:
+        with ThreadPoolExecutor(envs_n) as pool:
+            list(pool.map(lambda e: (e.reset(), e.step("true")), envs))
+            samples: list[float] = []
+            for _ in range(rounds):
+                samples += pool.map(lambda e: _timed(lambda: e.step("true"), 1)[0], envs)
+    finally:
+        for env in envs:
+            env.close()
+    return {"threads32_step_p50_ms": _pct(samples, 0.5) * 1e3}
+
+
 def bench_rebuild(tasks: list[Task]) -> dict[str, float]:
     build_images(tasks)  # make sure everything exists first
     started = time.perf_counter()
@@ -193,6 +209,7 @@ def run_bench(tasks: list[Task], quick: bool = False,
         ("resets, warm and cold", lambda: bench_resets(task, 8 if quick else 20)),
         ("grading overhead", lambda: bench_grading(task, 3 if quick else 8)),
         ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40)),
+        ("32 episodes from a thread pool", lambda: bench_threads(task, 32, 10 if quick else 40)),
         ("peers: docker exec per command", lambda: bench_peers(
             ensure_task_image(task).tag, 15 if quick else 40)),
     ]
