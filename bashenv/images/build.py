@@ -270,8 +270,7 @@ def prune_images(keep: Iterable[Task] = ()) -> list[str]:
     tags = [tag for image in client().images.list(filters={"label": f"{LABEL}=image"})
             for tag in image.tags if tag not in needed]
     removed = []
-    layer = {"bashenv/task-": 0, "bashenv/env:": 1}  # children before the images they build on
-    for tag in sorted(tags, key=lambda t: next((v for k, v in layer.items() if t.startswith(k)), 2)):
+    for tag in sorted(tags, key=_layer_order):  # children before the images they build on
         try:
             client().images.remove(tag)
         except ENGINE_ERRORS as exc:
@@ -279,3 +278,7 @@ def prune_images(keep: Iterable[Task] = ()) -> list[str]:
             continue
         removed.append(tag)
     return removed
+
+
+def _layer_order(tag: str) -> int:
+    return 0 if tag.startswith("bashenv/task-") else 1 if tag.startswith("bashenv/env:") else 2
