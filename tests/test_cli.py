@@ -70,3 +70,17 @@ def test_gc_removes_leftovers_of_dead_runs(base_image):
     result = cli.invoke(app, ["gc"])
     assert result.exit_code == 0
     assert not client().containers.list(all=True, filters={"label": f"{LABEL}=dead-run"})
+
+
+def test_bench_quick_prints_every_figure_the_issue_names():
+    """A smoke run of the on-demand benchmark: the figures exist; their values are not judged here."""
+    result = cli.invoke(app, ["bench", str(TASKS_DIR), "--quick", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    keys = {"step_p50_ms", "step_p99_ms", "reset_warm_p50_ms", "reset_cold_p50_ms",
+            "grading_overhead_p50_s", "concurrent32_step_p50_ms", "host_rss_per_env_mb",
+            "rebuild_unchanged_s", "peer_exec_step_p50_ms"}
+    assert keys <= figures.keys()
+    assert all(figures[k] > 0 for k in keys - {"rebuild_unchanged_s"})
+    assert figures["rebuild_unchanged_builds"] == 0
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL}=bench"})
