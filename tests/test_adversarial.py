@@ -53,6 +53,8 @@ SHELL_PROBES = {
                                  "rm /tmp/big"],
     "100 MB of output": ["head -c 100000000 /dev/zero | tr '\\0' y"],
     "binary output": ["head -c 20000 /dev/urandom"],
+    "vim waiting for input": ["vim README.md"],
+    "less waiting for input": ["less README.md"],
     "python REPL waiting for input": ["python3 -i"],
     "program reading the tty": ["python3 -c \"open('/dev/tty').read()\""],
     "read from stdin": ["read answer; echo got:$answer"],

@@ -89,9 +89,18 @@ def test_sleep_600_is_cut_by_timeout_and_shell_keeps_working(shell):
     assert shell.run("echo $X", 10).output == "kept\n"
 
 
-def test_command_ignoring_ctrl_c_gets_shell_restarted(shell):
+@pytest.mark.parametrize("command", ["trap '' INT; sleep 600", "vim /etc/hostname"])
+def test_command_ignoring_ctrl_c_is_killed_and_the_shell_kept(shell, command):
+    shell.run("cd /etc; X=kept", 10)
+    result = shell.run(command, 1)
+    assert result.timed_out and not result.restarted and result.exit_code == 137, result
+    after = shell.run("pwd; echo $X", 10)
+    assert after.output == "/etc\nkept\n" and after.exit_code == 0
+
+
+def test_shell_stuck_in_a_builtin_ignoring_ctrl_c_gets_restarted(shell):
     shell.run("cd /etc", 10)
-    result = shell.run("trap '' INT; sleep 600", 1)
+    result = shell.run("trap '' INT; while :; do :; done", 1)
     assert result.timed_out and result.restarted and "new shell" in result.output
     after = shell.run("pwd", 10)
     assert after.output == "/etc\n" and after.exit_code == 0

@@ -22,6 +22,7 @@ import select
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pexpect
@@ -302,24 +303,38 @@ class BashSession:
             code = yield "call", self._exit_code
             note = yield "call", lambda: self._restart(f"the shell exited with code {code}")
             return self._result(buffer, (code, 0, self.cwd), started, note=note, restarted=True)
-        # Timed out: interrupt, and replace the shell if it does not come back.
-        yield "call", self._interrupt
-        outcome = yield from self._await_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
+        # Timed out: SIGINT as Ctrl-C would send; then SIGKILL for what the command started
+        # (bash and its state survive); only then replace the shell.
         note = f"\n[bashenv: command timed out after {timeout:g}s and was interrupted]"
-        if outcome is not None:
-            if outcome[1] != self._shell_pid:
-                note += yield "call", lambda: self._shell_replaced(outcome[1])
-            return self._result(buffer, outcome, started, note=note, timed_out=True)
-        note += yield "call", lambda: self._restart("the shell did not respond to SIGINT")
+        for stop in (self._interrupt, self._kill_commands):
+            yield "call", stop
+            outcome = yield from self._await_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
+            if outcome is not None:
+                if outcome[1] != self._shell_pid:
+                    note += yield "call", partial(self._shell_replaced, outcome[1])
+                return self._result(buffer, outcome, started, note=note, timed_out=True)
+            if self._child is None:  # the shell itself went away
+                break
+        note += yield "call", lambda: self._restart("the shell did not come back after its "
+                                                    "commands were killed")
         return self._result(buffer, (124, 0, self.cwd), started, note=note, timed_out=True,
                             restarted=True)
 
     def _interrupt(self) -> None:
         """What Ctrl-C on a terminal does: SIGINT to the shell's process group (the shell
         leads its own session; without job control its commands stay in its group)."""
-        with contextlib.suppress(SandboxError):
-            self.box.exec(["bash", "-c", f"kill -INT -- -{self._shell_pid}"], user=self.user,
-                          timeout=10)
+        self._signal_group(f"kill -INT -- -{self._shell_pid}")
+
+    def _kill_commands(self) -> None:
+        """SIGKILL for every process in the shell's group but the shell (`vim` on a pipe and
+        `trap '' INT` ignore SIGINT); the shell then prints its marker, its state intact."""
+        pgid = self._shell_pid
+        self._signal_group(f'for p in $(pgrep -g {pgid}); do [ "$p" = {pgid} ] || kill -9 "$p"; done')
+
+    def _signal_group(self, script: str) -> None:
+        if self._shell_pid:  # as the shell's user: the agent's own processes only
+            with contextlib.suppress(SandboxError):
+                self.box.exec(["bash", "-c", script], user=self.user, timeout=10)
 
     def _shell_replaced(self, pid: int) -> str:
         """The agent ran `exec bash` or similar: a new shell answers under our marker."""
