@@ -94,8 +94,15 @@ def test_command_ignoring_ctrl_c_is_killed_and_the_shell_kept(shell, command):
     shell.run("cd /etc; X=kept", 10)
     result = shell.run(command, 1)
     assert result.timed_out and not result.restarted and result.exit_code == 137, result
+    assert "tcsetattr" not in result.output and "Killed\n" in result.output
     after = shell.run("pwd; echo $X", 10)
     assert after.output == "/etc\nkept\n" and after.exit_code == 0
+
+
+@pytest.mark.parametrize(("sig", "code", "name"), [(9, 137, "Killed"), (11, 139, "Segmentation fault")])
+def test_command_killed_by_a_signal_is_named_as_a_terminal_would(shell, sig, code, name):
+    result = shell.run(f"python3 -c 'import os; print(1); os.kill(os.getpid(), {sig})'", 10)
+    assert (result.exit_code, result.output) == (code, f"1\n{name}\n")
 
 
 def test_shell_stuck_in_a_builtin_ignoring_ctrl_c_gets_restarted(shell):

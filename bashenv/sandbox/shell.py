@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import select
+import signal
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -81,6 +82,18 @@ def ansi_c_quote(command: str, line: int = LINE) -> str:
         current += token
     words.append(current)
     return "\\\n".join(f"$'{w}'" for w in words)
+
+
+# After a command dies of a signal bash restores the terminal's settings; on a pipe that
+# fails with this line, where a terminal would have shown "Killed", "Segmentation fault"...
+_TTY_RESTORE = re.compile(r"bash: \[\d+: \d+ \(\d+\)\] tcsetattr: Inappropriate ioctl for device\n")
+
+
+def _signal_names(output: str, code: int) -> str:
+    output, failed_restores = _TTY_RESTORE.subn("", output)
+    if failed_restores and 128 < code < 128 + signal.NSIG:
+        output += f"{signal.strsignal(code - 128) or f'signal {code - 128}'}\n"
+    return output
 
 
 class BashSession:
@@ -345,8 +358,8 @@ class BashSession:
     def _result(self, buffer: CappedBuffer, outcome: tuple[int, int, str], started: float, *,
                 note: str = "", timed_out: bool = False, restarted: bool = False) -> CommandResult:
         code, _, self.cwd = outcome
-        return CommandResult(buffer.text() + note, code, timed_out, buffer.truncated,
-                             restarted, time.monotonic() - started)
+        return CommandResult(_signal_names(buffer.text(), code) + note, code, timed_out,
+                             buffer.truncated, restarted, time.monotonic() - started)
 
     def _await_marker(self, seq: bytes, buffer: CappedBuffer, deadline: float
                       ) -> Generator[tuple[str, Any], Any, tuple[int, int, str] | None]:
