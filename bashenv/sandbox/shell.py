@@ -90,6 +90,8 @@ _TTY_RESTORE = re.compile(r"bash: \[\d+: \d+ \(\d+\)\] tcsetattr: Inappropriate 
 
 
 def _signal_names(output: str, code: int) -> str:
+    if "tcsetattr" not in output:  # every step passes here
+        return output
     output, failed_restores = _TTY_RESTORE.subn("", output)
     if failed_restores and 128 < code < 128 + signal.NSIG:
         output += f"{signal.strsignal(code - 128) or f'signal {code - 128}'}\n"
@@ -171,10 +173,8 @@ class BashSession:
             killed = self.box.kill_all_but_init()
         except ENGINE_ERRORS:
             killed = False
-        if not killed and self._shell_pid:
-            kill = f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}"
-            with contextlib.suppress(SandboxError):  # as the shell's user: no CAP_KILL here
-                self.box.exec(["sh", "-c", kill], user=self.user, timeout=10)
+        if not killed:  # e.g. gVisor: no host-side view of the container's processes
+            self._send_signals(f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}")
         self.close()
 
     def _restart(self, why: str) -> str:
@@ -336,16 +336,17 @@ class BashSession:
     def _interrupt(self) -> None:
         """What Ctrl-C on a terminal does: SIGINT to the shell's process group (the shell
         leads its own session; without job control its commands stay in its group)."""
-        self._signal_group(f"kill -INT -- -{self._shell_pid}")
+        self._send_signals(f"kill -INT -- -{self._shell_pid}")
 
     def _kill_commands(self) -> None:
         """SIGKILL for every process in the shell's group but the shell (`vim` on a pipe and
         `trap '' INT` ignore SIGINT); the shell then prints its marker, its state intact."""
         pgid = self._shell_pid
-        self._signal_group(f'for p in $(pgrep -g {pgid}); do [ "$p" = {pgid} ] || kill -9 "$p"; done')
+        self._send_signals(f'for p in $(pgrep -g {pgid}); do [ "$p" = {pgid} ] || kill -9 "$p"; done')
 
-    def _signal_group(self, script: str) -> None:
-        if self._shell_pid:  # as the shell's user: the agent's own processes only
+    def _send_signals(self, script: str) -> None:
+        """Run `script` as the shell's user (no CAP_KILL here: the agent's processes only)."""
+        if self._shell_pid:
             with contextlib.suppress(SandboxError):
                 self.box.exec(["bash", "-c", script], user=self.user, timeout=10)
 
