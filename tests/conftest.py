@@ -16,12 +16,16 @@ TASKS_DIR = ROOT / "tasks"
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_containers():
-    """After the whole suite, no container labelled bashenv may exist."""
+    """After the whole suite, no container (or container volume) labelled bashenv may exist."""
     yield
     left = client().containers.list(all=True, filters={"label": LABEL})
     for box in left:
         box.remove(force=True)
     assert not left, f"{len(left)} bashenv container(s) leaked: {[b.name for b in left]}"
+    volumes = client().volumes.list(filters={"label": LABEL})
+    for volume in volumes:
+        volume.remove(force=True)
+    assert not volumes, f"{len(volumes)} bashenv volume(s) leaked"
 
 
 @pytest.fixture(scope="session")
