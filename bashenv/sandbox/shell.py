@@ -306,10 +306,7 @@ class BashSession:
         if outcome is not None:
             if not allow_restart or not self._shell_pid:  # set-up: learn the shell's pid
                 self._shell_pid = outcome[1]
-            note = ""
-            if outcome[1] != self._shell_pid:
-                note = yield "call", lambda: self._shell_replaced(outcome[1])
-            return self._result(buffer, outcome, started, note=note)
+            return (yield from self._answered(outcome, buffer, started))
         if not allow_restart:
             return CommandResult(buffer.text(), -1, timed_out=True)
         if self._child is None:  # EOF: the shell exited (exit, exec sh, kill -9 $$ ...)
@@ -323,15 +320,21 @@ class BashSession:
             yield "call", stop
             outcome = yield from self._await_marker(seq, buffer, time.monotonic() + INTERRUPT_GRACE)
             if outcome is not None:
-                if outcome[1] != self._shell_pid:
-                    note += yield "call", partial(self._shell_replaced, outcome[1])
-                return self._result(buffer, outcome, started, note=note, timed_out=True)
+                return (yield from self._answered(outcome, buffer, started, note, timed_out=True))
             if self._child is None:  # the shell itself went away
                 break
         note += yield "call", lambda: self._restart("the shell did not come back after its "
                                                     "commands were killed")
         return self._result(buffer, (124, 0, self.cwd), started, note=note, timed_out=True,
                             restarted=True)
+
+    def _answered(self, outcome: tuple[int, int, str], buffer: CappedBuffer, started: float,
+                  note: str = "", timed_out: bool = False) -> _Protocol:
+        """The result of a command whose marker came; a marker from a new shell pid means
+        the agent replaced the shell, which then gets the harness settings again."""
+        if outcome[1] != self._shell_pid:
+            note += yield "call", partial(self._shell_replaced, outcome[1])
+        return self._result(buffer, outcome, started, note=note, timed_out=timed_out)
 
     def _interrupt(self) -> None:
         """What Ctrl-C on a terminal does: SIGINT to the shell's process group (the shell
