@@ -21,10 +21,12 @@ from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
 from bashenv.images import build_images, client, ensure_task_image
 from bashenv.images.engine import ENGINE_ERRORS
-from bashenv.sandbox import Container, SandboxSpec
+from bashenv.sandbox import PROCESS_RUN_ID, Container, SandboxSpec
 from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task import Task
+
+BENCH_RUN = f"{PROCESS_RUN_ID}-bench"
 
 GOALS = {  # key: (goal, "<=")
     "step_p50_ms": 1.0, "step_p99_ms": 3.0, "reset_warm_p50_ms": 50.0,
@@ -63,7 +65,7 @@ def _wait_ready(pool: WarmPool, env: BashSWEEnv) -> None:
 
 
 def bench_steps(task: Task, n: int) -> dict[str, float]:
-    env = BashSWEEnv(task, run_id="bench")
+    env = BashSWEEnv(task, run_id=BENCH_RUN)
     try:
         env.reset()
         for _ in range(20):
@@ -77,8 +79,8 @@ def bench_steps(task: Task, n: int) -> dict[str, float]:
 
 def bench_resets(task: Task, n: int) -> dict[str, float]:
     pool = WarmPool(size=2)
-    warm_env = BashSWEEnv(task, warm_pool=pool, run_id="bench")
-    cold_env = BashSWEEnv(task, run_id="bench")
+    warm_env = BashSWEEnv(task, warm_pool=pool, run_id=BENCH_RUN)
+    cold_env = BashSWEEnv(task, run_id=BENCH_RUN)
     try:
         warm_env.reset()
         warm, cold = [], []
@@ -99,7 +101,7 @@ def bench_resets(task: Task, n: int) -> dict[str, float]:
 
 def bench_grading(task: Task, n: int) -> dict[str, float]:
     pool = WarmPool(size=2)
-    env = BashSWEEnv(task, warm_pool=pool, run_id="bench")
+    env = BashSWEEnv(task, warm_pool=pool, run_id=BENCH_RUN)
     overheads, totals = [], []
     try:
         for _ in range(n):
@@ -125,7 +127,7 @@ def bench_grading(task: Task, n: int) -> dict[str, float]:
 def bench_concurrency(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
     async def main() -> tuple[list[float], float]:
         rss_before = _rss_mb()
-        envs = [BashSWEEnv(task, run_id="bench", max_steps=rounds + 10) for _ in range(envs_n)]
+        envs = [BashSWEEnv(task, run_id=BENCH_RUN, max_steps=rounds + 10) for _ in range(envs_n)]
         try:
             await asyncio.gather(*(e.areset() for e in envs))
             await asyncio.gather(*(e.astep("true") for e in envs))  # live shells
@@ -151,7 +153,7 @@ def bench_concurrency(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
 
 def bench_threads(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
     """The same lock-step rounds with the sync API from a thread pool, one env per thread."""
-    envs = [BashSWEEnv(task, run_id="bench", max_steps=rounds + 10) for _ in range(envs_n)]
+    envs = [BashSWEEnv(task, run_id=BENCH_RUN, max_steps=rounds + 10) for _ in range(envs_n)]
     try:
         with ThreadPoolExecutor(envs_n) as pool:
             list(pool.map(lambda e: (e.reset(), e.step("true")), envs))
@@ -173,7 +175,7 @@ def bench_rebuild(tasks: list[Task]) -> dict[str, float]:
 
 def bench_peers(image: str, n: int) -> dict[str, float]:
     figures: dict[str, float] = {}
-    with Container(SandboxSpec(image=image, run_id="bench")) as box:
+    with Container(SandboxSpec(image=image, run_id=BENCH_RUN)) as box:
         cli = _timed(lambda: subprocess.run(["docker", "exec", box.id, "bash", "-c", "true"],
                                             check=True, capture_output=True), n)
         sdk = _timed(lambda: box.exec(["bash", "-c", "true"]), n)

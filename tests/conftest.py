@@ -1,31 +1,74 @@
-"""Shared fixtures. Everything that touches containers uses the real Docker engine."""
+"""Shared fixtures. Everything that touches containers uses the real Docker engine.
+
+The suite stays in its own lane on a shared engine: every container it starts carries a
+run id that begins with this session's SUITE_RUN_ID (child processes inherit it through
+BASHENV_RUN_ID), and the leak check looks at, and cleans, only those.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
-import pytest
+SUITE_RUN_ID = os.environ.setdefault("BASHENV_RUN_ID", f"pytest-{uuid.uuid4().hex[:8]}")
 
-from bashenv.images import client, ensure_task_image
-from bashenv.images.engine import LABEL
-from bashenv.task import Task, load_tasks
+import pytest  # noqa: E402  (BASHENV_RUN_ID must be set before bashenv is imported)
+
+from bashenv.images import engine  # noqa: E402
+from bashenv.task import Task, load_tasks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS_DIR = ROOT / "tasks"
 
 
+def rid(name: str) -> str:
+    """A run id of this test session (what the leak check looks for)."""
+    return f"{SUITE_RUN_ID}-{name}"
+
+
+def ours(labels: dict[str, str] | None) -> bool:
+    return (labels or {}).get(engine.LABEL, "").startswith(SUITE_RUN_ID)
+
+
+def suite_leftovers() -> tuple[list[str], list[str]]:
+    """Ids of this session's containers and names of its volumes that still exist.
+    Sparse listing: a container removed while we look is simply not there."""
+    api = engine.client().api
+    boxes = [c["Id"] for c in api.containers(all=True, filters={"label": engine.LABEL})
+             if ours(c.get("Labels"))]
+    volumes = [v["Name"] for v in api.volumes(filters={"label": engine.LABEL}).get("Volumes") or []
+               if ours(v.get("Labels"))]
+    return boxes, volumes
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests in modules that use the engine carry the `docker` marker (see pyproject)."""
+    for item in items:
+        if getattr(item.module, "USES_ENGINE", True):
+            item.add_marker(pytest.mark.docker)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_containers():
-    """After the whole suite, no container (or container volume) labelled bashenv may exist."""
+    """After the suite, none of the containers or volumes it started may exist. Only checked
+    when the engine was used; never touches what other jobs on the engine own."""
     yield
-    left = client().containers.list(all=True, filters={"label": LABEL})
-    for box in left:
-        box.remove(force=True)
-    assert not left, f"{len(left)} bashenv container(s) leaked: {[b.name for b in left]}"
-    volumes = client().volumes.list(filters={"label": LABEL})
-    for volume in volumes:
-        volume.remove(force=True)
-    assert not volumes, f"{len(volumes)} bashenv volume(s) leaked"
+    if engine._client is None:
+        return
+    from bashenv.sandbox.container import flush_removals
+    from bashenv.sandbox.pool import close_all_pools
+
+    close_all_pools()
+    flush_removals()
+    boxes, volumes = suite_leftovers()
+    api = engine.client().api
+    for box in boxes:
+        api.remove_container(box, force=True, v=True)
+    for volume in suite_leftovers()[1]:
+        api.remove_volume(volume, force=True)
+    assert not boxes, f"{len(boxes)} container(s) of this test session leaked: {boxes}"
+    assert not volumes, f"{len(volumes)} volume(s) of this test session leaked: {volumes}"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +83,8 @@ def textkit(tasks: dict[str, Task]) -> Task:
 
 @pytest.fixture(scope="session")
 def textkit_image(textkit: Task):
+    from bashenv.images import ensure_task_image
+
     return ensure_task_image(textkit)
 
 

@@ -13,7 +13,9 @@ from bashenv.env import BashSWEEnv
 from bashenv.images.engine import LABEL, client
 from bashenv.sandbox.container import flush_removals
 
-RUN = "test-adversarial"
+from .conftest import rid
+
+RUN = rid("adversarial")
 HIDDEN = "test_truncate_never_longer_than_width"  # a hidden test's name
 FIX = "width - len(suffix)"  # a line of the gold fix
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bashenv.cli import app
 from bashenv.images.engine import LABEL, client
 
-from .conftest import TASKS_DIR
+from .conftest import TASKS_DIR, rid
 
 cli = CliRunner(env={"COLUMNS": "250"})
 
@@ -65,11 +65,11 @@ def test_images_build_of_unchanged_tasks_builds_nothing():
 
 def test_gc_removes_leftovers_of_dead_runs(base_image):
     client().containers.run(base_image, ["sleep", "infinity"], detach=True, network_mode="none",
-                            labels={LABEL: "dead-run", "bashenv.pid": "999999999",
+                            labels={LABEL: rid("dead-run"), "bashenv.pid": "999999999",
                                     "bashenv.host": __import__("socket").gethostname()})
     result = cli.invoke(app, ["gc"])
     assert result.exit_code == 0
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}=dead-run"})
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={rid('dead-run')}"})
 
 
 def test_bench_quick_prints_every_figure_the_issue_names():
@@ -83,4 +83,4 @@ def test_bench_quick_prints_every_figure_the_issue_names():
     assert keys <= figures.keys()
     assert all(figures[k] > 0 for k in keys - {"rebuild_unchanged_s"})
     assert figures["rebuild_unchanged_builds"] == 0
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}=bench"})
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={SUITE_RUN_ID}-bench"})

@@ -12,7 +12,7 @@ from bashenv.env import BashSWEEnv
 from bashenv.images.engine import LABEL, client
 from bashenv.sandbox.container import flush_removals
 
-from .conftest import TASKS_DIR
+from .conftest import TASKS_DIR, rid
 
 
 def _containers(run_id: str) -> list:
@@ -21,7 +21,7 @@ def _containers(run_id: str) -> list:
 
 @pytest.fixture
 def env():
-    environment = gym.make("BashSWE-v0", tasks=str(TASKS_DIR), run_id="test-env",
+    environment = gym.make("BashSWE-v0", tasks=str(TASKS_DIR), run_id=rid("env"),
                            render_mode="ansi")
     yield environment
     environment.close()
@@ -33,7 +33,7 @@ def test_reset_is_deterministic_cheap_and_lazy(env):
     assert info == info2 and obs["issue"] == again["issue"]
     assert env.observation_space.contains(obs)
     assert obs["exit_code"] == -1 and obs["step"] == 0 and "submit" in obs["output"]
-    assert not _containers("test-env")  # the container starts on the first step
+    assert not _containers(rid("env"))  # the container starts on the first step
 
 
 def test_task_chosen_by_option(env):
@@ -56,7 +56,7 @@ def test_gold_agent_episode_gets_reward_one(env, textkit):
     assert info["verdict"]["outcome"] == "resolved"
     assert "verdict: resolved" in env.render()
     flush_removals()  # the container is removed in the background once the episode ends
-    assert not _containers("test-env")
+    assert not _containers(rid("env"))
 
 
 def test_exploring_then_submitting_nothing_gets_zero(env):
@@ -81,7 +81,7 @@ def test_agent_editing_hidden_test_files_gets_zero(env):
 
 
 def test_max_steps_truncates_and_still_grades():
-    env = BashSWEEnv(str(TASKS_DIR), max_steps=2, run_id="test-env")
+    env = BashSWEEnv(str(TASKS_DIR), max_steps=2, run_id=rid("env"))
     try:
         env.reset(options={"task_id": "textkit-truncate-width"})
         _, _, terminated, truncated, _ = env.step("true")
@@ -94,7 +94,7 @@ def test_max_steps_truncates_and_still_grades():
 
 
 def test_truncation_without_grading_when_asked():
-    env = BashSWEEnv(str(TASKS_DIR), max_steps=1, grade_on_truncation=False, run_id="test-env")
+    env = BashSWEEnv(str(TASKS_DIR), max_steps=1, grade_on_truncation=False, run_id=rid("env"))
     try:
         env.reset(seed=0)
         _, reward, _, truncated, info = env.step("true")
@@ -106,14 +106,14 @@ def test_truncation_without_grading_when_asked():
 def test_close_is_idempotent_and_removes_the_container(env):
     env.reset(seed=1)
     env.step("true")
-    assert len(_containers("test-env")) == 1
+    assert len(_containers(rid("env"))) == 1
     env.close()
     env.close()
-    assert not _containers("test-env")
+    assert not _containers(rid("env"))
 
 
 def test_env_checker_passes():
-    env = BashSWEEnv(str(TASKS_DIR), render_mode="ansi", run_id="test-env", command_timeout=10)
+    env = BashSWEEnv(str(TASKS_DIR), render_mode="ansi", run_id=rid("env"), command_timeout=10)
     try:
         check_env(env, skip_render_check=False)
     finally:

@@ -22,7 +22,7 @@ from bashenv.images.engine import LABEL, client
 from bashenv.runner import INFRA_ERROR, ResultsFile, run_benchmark
 from bashenv.task import load_task, load_tasks
 
-from .conftest import ROOT, TASKS_DIR
+from .conftest import ROOT, TASKS_DIR, rid
 
 
 def _agent_boxes(run_id: str, task_id: str | None = None) -> list:
@@ -40,7 +40,7 @@ def _wait_for(predicate, seconds: float = 60) -> None:
 
 
 def test_container_killed_mid_episode_is_an_infra_error(textkit):
-    env = BashSWEEnv(textkit, run_id="test-faults")
+    env = BashSWEEnv(textkit, run_id=rid("faults"))
     try:
         env.reset()
         env.step("true")
@@ -61,14 +61,14 @@ def test_runner_goes_on_after_a_killed_container_and_retries_it(tmp_path):
     victim = tasks[0].id
 
     def kill_victim() -> None:
-        _wait_for(lambda: _agent_boxes("test-faults", victim))
+        _wait_for(lambda: _agent_boxes(rid("faults"), victim))
         time.sleep(0.5)
-        client().api.kill(_agent_boxes("test-faults", victim)[0].id)
+        client().api.kill(_agent_boxes(rid("faults"), victim)[0].id)
 
     killer = threading.Thread(target=kill_victim)
     killer.start()
     records = run_benchmark(tasks, lambda: ReplayAgent(script), results, workers=3,
-                            run_id="test-faults", infra_retries=0)
+                            run_id=rid("faults"), infra_retries=0)
     killer.join()
     outcomes = {r["task_id"]: r["outcome"] for r in records}
     assert outcomes[victim] == INFRA_ERROR
@@ -136,7 +136,7 @@ def test_failing_build_step_is_named_and_the_run_goes_on(tmp_path, textkit):
         build_task_image(broken)
     assert leftovers() <= before  # the steps that did run left no images behind
     records = run_benchmark([broken, textkit], GoldAgent, tmp_path / "out.jsonl",
-                            run_id="test-faults")
+                            run_id=rid("faults"))
     outcomes = {r["task_id"]: r for r in records}
     assert outcomes["fault-task"]["outcome"] == "error"
     assert "RUN exit 3" in outcomes["fault-task"]["error"]

@@ -13,12 +13,14 @@ from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
 from bashenv.images.engine import client
 
+from .conftest import rid
+
 pytestmark = pytest.mark.skipif("runsc" not in client().info().get("Runtimes", {}),
                                 reason="the runsc runtime is not registered with dockerd")
 
 
 def test_gold_episode_under_gvisor(textkit):
-    env = BashSWEEnv(textkit, runtime="runsc", run_id="test-gvisor", command_timeout=20)
+    env = BashSWEEnv(textkit, runtime="runsc", run_id=rid("gvisor"), command_timeout=20)
     try:
         obs, _ = env.reset()
         kernel, *_ = env.step("dmesg 2>/dev/null | head -1; uname -r")
@@ -36,7 +38,7 @@ def test_gold_episode_under_gvisor(textkit):
 
 
 def test_timeout_and_exit_under_gvisor(textkit):
-    env = BashSWEEnv(textkit, runtime="runsc", run_id="test-gvisor", command_timeout=2)
+    env = BashSWEEnv(textkit, runtime="runsc", run_id=rid("gvisor"), command_timeout=2)
     try:
         env.reset()
         obs, *_ = env.step("sleep 60")

@@ -11,6 +11,8 @@ from bashenv.grading import PytestJUnit, changed_paths
 from bashenv.sandbox.output import CappedBuffer, ExecFrames, clean
 from bashenv.sandbox.shell import ansi_c_quote
 
+USES_ENGINE = False  # pure logic: runs without a Docker engine (conftest)
+
 JUNIT = b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
 <testcase classname="tests.test_a" name="test_ok" file="tests/test_a.py" line="1"/>
 <testcase classname="tests.test_a" name="test_bad"><failure message="x">boom</failure></testcase>

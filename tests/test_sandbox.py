@@ -11,10 +11,12 @@ from bashenv.images import engine
 from bashenv.images.engine import LABEL, client
 from bashenv.sandbox import BashSession, Container, SandboxSpec, collect_garbage
 
+from .conftest import rid
+
 
 @pytest.fixture
 def box(base_image):
-    with Container(SandboxSpec(image=base_image, run_id="test-sandbox")) as container:
+    with Container(SandboxSpec(image=base_image, run_id=rid("sandbox"))) as container:
         yield container
 
 
@@ -27,7 +29,7 @@ def shell(box):
 
 def test_container_is_labelled_limited_and_offline(box):
     attrs = client().api.inspect_container(box.id)
-    assert attrs["Config"]["Labels"][LABEL] == "test-sandbox"
+    assert attrs["Config"]["Labels"][LABEL] == rid("sandbox")
     host = attrs["HostConfig"]
     assert host["NetworkMode"] == "none" and host["Memory"] == 2 * 1024**3
     assert host["PidsLimit"] == 512 and host["NanoCpus"] == 10**9

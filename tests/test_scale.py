@@ -17,7 +17,7 @@ from bashenv.images.engine import LABEL, client
 from bashenv.sandbox import SandboxSpec
 from bashenv.sandbox.pool import WarmPool
 
-from .conftest import TASKS_DIR
+from .conftest import TASKS_DIR, rid
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def _exists(container_id: str) -> bool:
 
 
 def test_pool_hands_out_distinct_warm_containers_and_refills(pool, base_image):
-    spec = SandboxSpec(image=base_image, run_id="test-pool")
+    spec = SandboxSpec(image=base_image, run_id=rid("pool"))
     pool.prefill(spec)
     _wait_ready(pool, spec, 2)
     first, second = pool.acquire(spec), pool.acquire(spec)
@@ -50,11 +50,11 @@ def test_pool_hands_out_distinct_warm_containers_and_refills(pool, base_image):
         first.remove()
         second.remove()
     pool.close()
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}=test-pool"})
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={rid('pool')}"})
 
 
 def test_env_with_pool_never_reuses_a_container(pool, textkit):
-    env = BashSWEEnv(textkit, warm_pool=pool, run_id="test-pool")
+    env = BashSWEEnv(textkit, warm_pool=pool, run_id=rid("pool"))
     try:
         env.reset()
         first = env.unwrapped._box.id
@@ -72,7 +72,7 @@ def test_env_with_pool_never_reuses_a_container(pool, textkit):
 
 
 def test_pooled_grading_uses_a_fresh_container(pool, textkit, textkit_image):
-    rewarder = Rewarder(textkit, textkit_image, "test-pool", pool)
+    rewarder = Rewarder(textkit, textkit_image, rid("pool"), pool)
     rewarder.prefill()
     _wait_ready(pool, rewarder.spec, 1)
     assert rewarder.grade(textkit.gold_patch).resolved
@@ -92,7 +92,7 @@ async def _gold_episode(env: BashSWEEnv, index: int) -> float:
 
 
 def test_sixteen_async_episodes_run_concurrently_to_verdicts(pool):
-    envs = [BashSWEEnv(str(TASKS_DIR), warm_pool=pool, run_id="test-async") for _ in range(16)]
+    envs = [BashSWEEnv(str(TASKS_DIR), warm_pool=pool, run_id=rid("async")) for _ in range(16)]
 
     async def main() -> list[float]:
         return await asyncio.gather(*(_gold_episode(e, i) for i, e in enumerate(envs)))
@@ -106,7 +106,7 @@ def test_sixteen_async_episodes_run_concurrently_to_verdicts(pool):
 
 
 def test_async_steps_overlap_in_one_event_loop(textkit):
-    envs = [BashSWEEnv(textkit, run_id="test-async") for _ in range(4)]
+    envs = [BashSWEEnv(textkit, run_id=rid("async")) for _ in range(4)]
 
     async def main() -> float:
         await asyncio.gather(*(e.areset() for e in envs))
@@ -125,7 +125,7 @@ def test_async_steps_overlap_in_one_event_loop(textkit):
 
 def test_sync_envs_from_a_thread_pool(tasks):
     def episode(task_id: str) -> float:
-        env = BashSWEEnv(str(TASKS_DIR), run_id="test-threads")
+        env = BashSWEEnv(str(TASKS_DIR), run_id=rid("threads"))
         try:
             obs, _ = env.reset(options={"task_id": task_id})
             agent = GoldAgent()
@@ -145,7 +145,7 @@ def test_sync_envs_from_a_thread_pool(tasks):
 def test_async_vector_env(textkit):
     def make() -> gym.Env:
         return gym.make("BashSWE-v0", tasks=str(TASKS_DIR / "textkit-truncate-width"),
-                        run_id="test-vector")
+                        run_id=rid("vector"))
 
     envs = gym.vector.AsyncVectorEnv([make, make], shared_memory=False,
                                      autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -162,4 +162,4 @@ def test_async_vector_env(textkit):
         assert obs["step"].tolist() == [0, 0]  # SAME_STEP: already reset for the next episode
     finally:
         envs.close()
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}=test-vector"})
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={rid('vector')}"})

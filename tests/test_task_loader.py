@@ -15,6 +15,8 @@ from bashenv.task import json_schema, load_task, load_tasks
 
 from .conftest import TASKS_DIR
 
+USES_ENGINE = False  # pure logic: runs without a Docker engine (conftest)
+
 MINIMAL = {
     "id": "demo-1",
     "repo": ".",

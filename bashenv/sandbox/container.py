@@ -33,7 +33,8 @@ from bashenv.sandbox.gc import collect_garbage
 from bashenv.task.model import Task
 
 log = logging.getLogger("bashenv.sandbox")
-PROCESS_RUN_ID = f"run-{uuid.uuid4().hex[:10]}"
+# BASHENV_RUN_ID names a job (a CI run, a training job) across its processes.
+PROCESS_RUN_ID = os.environ.get("BASHENV_RUN_ID") or f"run-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass(frozen=True)

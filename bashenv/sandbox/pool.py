@@ -122,6 +122,12 @@ def shared_pool(size: int) -> WarmPool | None:
         return _SHARED
 
 
+def close_all_pools() -> None:
+    """Close every pool of this process (as at exit), e.g. before checking for leftovers."""
+    for pool in list(_POOLS):
+        pool.close()
+
+
 def _after_fork_in_child() -> None:
     global _SHARED
     _SHARED = None
