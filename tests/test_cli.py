@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bashenv.cli import app
 from bashenv.images.engine import LABEL, client
 
-from .conftest import TASKS_DIR, rid
+from .conftest import SUITE_RUN_ID, TASKS_DIR, rid
 
 cli = CliRunner(env={"COLUMNS": "250"})
 
