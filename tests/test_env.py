@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -116,5 +119,64 @@ def test_env_checker_passes():
     env = BashSWEEnv(str(TASKS_DIR), render_mode="ansi", run_id=rid("env"), command_timeout=10)
     try:
         check_env(env, skip_render_check=False)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(("command", "code"), [("true", 0), ("false", 1), ("(exit 42)", 42),
+                                               ("exit 7", 7), ("sh -c 'kill -9 $$'", 137),
+                                               ("no-such-command-here", 127)])
+def test_observation_carries_the_commands_exit_code(env, command, code):
+    env.reset(options={"task_id": "textkit-truncate-width"})
+    obs, *_ = env.step(command)
+    assert obs["exit_code"] == code and obs["timed_out"] == 0, obs["output"]
+    obs, *_ = env.step("echo next")  # the code belongs to its own step only
+    assert obs["exit_code"] == 0 and obs["output"] == "next\n"
+
+
+def test_a_hung_command_times_out_within_its_timeout_and_the_shell_lives_on():
+    env = BashSWEEnv(str(TASKS_DIR), command_timeout=2, run_id=rid("env"))
+    try:
+        env.reset(options={"task_id": "textkit-truncate-width"})
+        env.step("cd textkit && X=kept")
+        started = time.monotonic()
+        obs, reward, terminated, truncated, _ = env.step("echo before; sleep 30; echo finished")
+        took = time.monotonic() - started
+        assert obs["timed_out"] == 1 and 2 <= took < 10, took
+        assert obs["exit_code"] != 0 and "before" in obs["output"] and "finished" not in obs["output"]
+        assert not (terminated or truncated) and reward == 0.0
+        obs, *_ = env.step("echo $X; pwd")
+        assert obs["timed_out"] == 0 and obs["output"] == "kept\n/repo/textkit\n"
+    finally:
+        env.close()
+
+
+def test_async_steps_carry_exit_codes_and_timeouts():
+    async def episode(env):
+        await env.areset(options={"task_id": "durations-spaces-case"})
+        failed, *_ = await env.astep("(exit 3)")
+        hung, *_ = await env.astep("sleep 30")
+        fine, *_ = await env.astep("echo ok")
+        return failed, hung, fine
+
+    env = BashSWEEnv(str(TASKS_DIR), command_timeout=2, run_id=rid("env"))
+    try:
+        failed, hung, fine = asyncio.run(episode(env))
+    finally:
+        env.close()
+    assert failed["exit_code"] == 3 and failed["timed_out"] == 0
+    assert hung["timed_out"] == 1 and hung["exit_code"] != 0
+    assert fine["exit_code"] == 0 and fine["timed_out"] == 0 and fine["output"] == "ok\n"
+
+
+def test_episode_wall_clock_caps_a_command_and_truncates():
+    env = BashSWEEnv(str(TASKS_DIR), command_timeout=60, episode_timeout=3, run_id=rid("env"),
+                     grade_on_truncation=False)
+    try:
+        env.reset(options={"task_id": "textkit-truncate-width"})
+        started = time.monotonic()
+        obs, _, terminated, truncated, info = env.step("sleep 30")
+        assert time.monotonic() - started < 10 and obs["timed_out"] == 1
+        assert truncated and not terminated and info["truncation"] == "episode_timeout"
     finally:
         env.close()

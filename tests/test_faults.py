@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,13 +17,14 @@ import yaml
 from bashenv.agents import GoldAgent, ReplayAgent
 from bashenv.env import BashSWEEnv
 from bashenv.errors import ImageBuildError
-from bashenv.images import engine
+from bashenv.images import image_tags
 from bashenv.images.build import build_task_image
 from bashenv.images.engine import LABEL, client
 from bashenv.runner import INFRA_ERROR, ResultsFile, run_benchmark
 from bashenv.task import load_task, load_tasks
 
 from .conftest import ROOT, TASKS_DIR, rid
+from .private_engine import PrivateEngine
 
 
 def _agent_boxes(run_id: str, task_id: str | None = None) -> list:
@@ -79,41 +81,39 @@ def test_runner_goes_on_after_a_killed_container_and_retries_it(tmp_path):
     assert len(results.read_text().splitlines()) == len(tasks) + 1  # only the victim re-ran
 
 
-def _restart_engine() -> None:
-    pid = int(subprocess.run(["pgrep", "-xo", "dockerd"], capture_output=True, text=True).stdout)
-    subprocess.run(["kill", str(pid)], check=True)
-    _wait_for(lambda: subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode)
-    with open("/var/log/dockerd.log", "ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
-    _wait_for(lambda: subprocess.run(["docker", "info"], capture_output=True).returncode == 0)
-
-
-@pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs a local dockerd to restart")
-def test_engine_restart_mid_run_is_reported_and_resumed(tmp_path):
+@pytest.mark.skipif(shutil.which("dockerd") is None, reason="needs dockerd to start an engine")
+def test_engine_restart_mid_run_is_reported_and_resumed(tmp_path, tasks):
+    """On an engine of the test's own: restarting the shared one would kill others' work."""
+    images = sorted({tag for task in tasks.values() for tag in image_tags(task)})
     script = tmp_path / "cmds.txt"
     script.write_text("sleep 4\n")
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "bashenv.cli", "run", str(TASKS_DIR), "--agent", "replay",
            "--replay", str(script), "--workers", "1", "--output", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        _wait_for(lambda: client().containers.list(
-            filters={"label": [f"bashenv.pid={proc.pid}", "bashenv.role=agent"]}), 120)
-        _restart_engine()
-        output = proc.communicate(timeout=300)[0].decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, output
-    first = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(first) == 3 and all(r["outcome"] == "unresolved" for r in first), first
-    retried = [r for r in first if r["attempts"] == 2]
-    assert len(retried) == 1 and retried[0]["infra_errors"], first  # the episode in flight
-    assert "retried after an infrastructure error" in output
-    rerun = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert len(out.read_text().splitlines()) == 3  # nothing finished is redone
-    engine._client = None  # this process's client spoke to the old engine
+    with PrivateEngine(images) as private:
+        env = {**os.environ, "DOCKER_HOST": private.url}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env=env)
+        try:
+            with private.client() as engine:
+                _wait_for(lambda: engine.containers(
+                    filters={"label": [f"bashenv.pid={proc.pid}", "bashenv.role=agent"]}), 120)
+            private.restart()
+            output = proc.communicate(timeout=300)[0].decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, output
+        first = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(first) == 3 and all(r["outcome"] == "unresolved" for r in first), first
+        retried = [r for r in first if r["attempts"] == 2]
+        assert len(retried) == 1 and retried[0]["infra_errors"], first  # the episode in flight
+        assert "retried after an infrastructure error" in output
+        rerun = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert len(out.read_text().splitlines()) == 3  # nothing finished is redone
+        with private.client() as engine:
+            assert not engine.containers(all=True, filters={"label": LABEL})
 
 
 def _task_file(tmp_path, **extra) -> object:

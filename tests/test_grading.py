@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from bashenv.grading import Rewarder, changed_paths
 
 from .conftest import TASKS_DIR
+from .gitdiff import committed_copy, git_diff
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +101,7 @@ def test_command_that_writes_no_report_is_an_error(textkit, textkit_image):
 
 def _git_diff(tmp_path, write) -> str:
     """A real `git diff --binary` of what `write(repo)` does to a copy of textkit."""
-    import shutil
-    import subprocess
-
-    repo = tmp_path / "repo"
-    shutil.copytree(TASKS_DIR / "repos/textkit", repo)
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
-        subprocess.run(cmd, cwd=repo, check=True, env=env)
-    write(repo)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
-    return subprocess.run(["git", "diff", "--cached", "--binary"], cwd=repo, check=True,
-                          env=env, capture_output=True).stdout.decode()
+    return git_diff(committed_copy(TASKS_DIR / "repos/textkit", tmp_path / "repo"), write)
 
 
 def test_binary_files_and_crlf_in_the_diff_apply(rewarder, textkit, tmp_path):

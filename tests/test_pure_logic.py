@@ -77,3 +77,141 @@ def test_exec_frames_give_back_the_payloads_however_the_stream_is_cut(frames, cu
         out += decoder.feed(stream[at: at + size])
         at, i = at + size, i + 1
     assert out == b"".join(data for _, data in frames)
+
+
+# -- PytestJUnit.verify: a report is trusted only when report, exit code and log agree ----
+
+HONEST_TESTS = """
+import pytest
+
+def test_ok():
+    pass
+
+def test_bad():
+    assert 0
+
+@pytest.fixture
+def broken():
+    raise RuntimeError
+
+def test_err(broken):
+    pass
+
+def test_skip():
+    pytest.skip("no")
+"""
+
+
+def _real_pytest_run(tmp_path, files: dict[str, str]) -> tuple[bytes, int, str]:
+    """(JUnit report, exit code, log) of a real pytest run, with the options the grader uses."""
+    import sys
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    report = tmp_path / "report.xml"
+    command = PytestJUnit().command(f"{sys.executable} -m pytest tests", str(report)).split()
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    return report.read_bytes(), done.returncode, done.stdout + done.stderr
+
+
+def _forge(report: bytes, old: str, new: str) -> bytes:
+    assert old.encode() in report
+    return report.replace(old.encode(), new.encode(), 1)
+
+
+def test_verify_trusts_honest_runs(tmp_path):
+    mixed = _real_pytest_run(tmp_path / "mixed", {"tests/test_s.py": HONEST_TESTS})
+    assert mixed[1] == 1 and PytestJUnit().verify(*mixed) is None
+    passing = _real_pytest_run(tmp_path / "ok", {"tests/test_s.py": "def test_a():\n    pass\n"})
+    assert passing[1] == 0 and PytestJUnit().verify(*passing) is None
+    # A test module that cannot be imported: pytest stops with exit 2 ("Interrupted").
+    broken = _real_pytest_run(tmp_path / "col", {"tests/test_c.py": "import no_such_module\n"})
+    assert broken[1] == 2 and PytestJUnit().verify(*broken) is None
+
+
+def test_verify_distrusts_a_failing_report_with_exit_zero(tmp_path):
+    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": HONEST_TESTS})
+    assert "exited 0" in PytestJUnit().verify(report, 0, log)
+
+
+def test_verify_distrusts_a_passing_report_with_a_failing_exit_code(tmp_path):
+    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": "def test_a():\n    pass\n"})
+    assert rc == 0
+    for bad_rc in (1, 2, 5, 137):
+        assert f"exited {bad_rc}" in PytestJUnit().verify(report, bad_rc, log)
+
+
+def test_verify_distrusts_a_duplicated_test_case(tmp_path):
+    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": "def test_a():\n    pass\n"})
+    case = report[report.index(b"<testcase"):report.index(b"</testsuite>")]
+    doubled = report.replace(case, case + case)
+    assert "more than once" in PytestJUnit().verify(doubled, rc, log)
+
+
+def test_verify_distrusts_a_report_the_summary_contradicts(tmp_path):
+    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": HONEST_TESTS})
+    # The failure rewritten into a pass, exit code made to match: the log still says 1 failed.
+    forged = report
+    start = forged.index(b"<failure")
+    forged = forged[:start] + forged[forged.index(b"</failure>") + len(b"</failure>"):]
+    forged = _forge(forged, 'failures="1"', 'failures="0"')
+    assert "the log says" in PytestJUnit().verify(forged, 1, log)
+    # A later, forged summary line in the log does not match the report either.
+    assert "the log says" in PytestJUnit().verify(report, rc, log + "\n==== 5 passed in 0.01s ====\n")
+
+
+def test_verify_distrusts_a_log_without_a_summary(tmp_path):
+    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": "def test_a():\n    pass\n"})
+    assert "no pytest summary" in PytestJUnit().verify(report, rc, "")
+
+
+# -- changed_paths: every path a diff touches, however the diff is written -------------
+
+def test_changed_paths_of_plain_unified_diffs_without_git_headers():
+    diff = ("--- a/pkg/mod.py\t2024-01-01 10:00:00.000000000 +0000\n"
+            "+++ b/pkg/mod.py\t2024-01-01 10:00:01.000000000 +0000\n@@ -1 +1 @@\n-a\n+b\n"
+            "--- /dev/null\n+++ b/conftest.py\n@@ -0,0 +1 @@\n+x = 1\n"
+            "--- a/tests/old_test.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n")
+    assert changed_paths(diff) == {"pkg/mod.py", "conftest.py", "tests/old_test.py"}
+
+
+def test_changed_paths_of_renames_mode_changes_deletions_and_quoted_names():
+    diff = ('diff --git a/old.py b/sub/new.py\nsimilarity index 100%\n'
+            'rename from old.py\nrename to sub/new.py\n'
+            'diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n'
+            'diff --git a/tests/conftest.py b/tests/conftest.py\ndeleted file mode 100644\n'
+            '--- a/tests/conftest.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n'
+            'diff --git "a/tests/\\303\\274/conftest.py" "b/tests/\\303\\274/conftest.py"\n'
+            'new file mode 100644\n--- /dev/null\n+++ "b/tests/\\303\\274/conftest.py"\n'
+            '@@ -0,0 +1 @@\n+x\n'
+            'diff --git a/with space.py b/with space.py\n--- a/with space.py\n'
+            '+++ b/with space.py\n@@ -1 +1 @@\n-a\n+b\n')
+    assert changed_paths(diff) == {"old.py", "sub/new.py", "run.sh", "tests/conftest.py",
+                                   "tests/ü/conftest.py", "with space.py"}
+
+
+def test_changed_paths_of_a_real_git_diff(tmp_path):
+    """Whatever git writes (a rename, a new file, a mode change, a deletion), all are found."""
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env,
+                              capture_output=True).stdout.decode()
+
+    git("init", "-q")
+    for name in ("a.py", "b.py", "c.sh", "gone.py"):
+        (tmp_path / name).write_text(f"# {name}\n" * 20)
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("mv", "a.py", "renamed.py")
+    (tmp_path / "b.py").write_text("changed\n")
+    (tmp_path / "c.sh").chmod(0o755)
+    (tmp_path / "gone.py").unlink()
+    (tmp_path / "tests ü").mkdir()
+    (tmp_path / "tests ü" / "conftest.py").write_text("x = 1\n")
+    git("add", "-A")
+    diff = git("-c", "core.quotePath=true", "diff", "--cached", "-M", "--binary")
+    assert changed_paths(diff) == {"a.py", "renamed.py", "b.py", "c.sh", "gone.py",
+                                   "tests ü/conftest.py"}

@@ -54,7 +54,6 @@ class PytestJUnit:
                 seen[key] = status
         return {tid: seen.get(_pytest_key(tid), "missing") for tid in test_ids}
 
-
     def verify(self, report: bytes, exit_code: int, log: str) -> str | None:
         cases = list(ET.fromstring(report).iter("testcase"))
         keys = Counter(f"{c.get('classname')}::{c.get('name')}" for c in cases)
@@ -64,7 +63,11 @@ class PytestJUnit:
         errors = sum(1 for c in cases if any(x.tag == "error" for x in c))
         passed = sum(1 for c in cases if len(c) == 0 or all(x.tag in ("system-out", "system-err",
                                                                          "properties") for x in c))
-        expected_rc = 1 if failed or errors else (0 if cases else 5)
+        # A module that cannot be collected stops pytest before any test runs: exit 2.
+        collection_errors = sum(1 for c in cases if not c.get("classname")
+                                and any(x.tag == "error" for x in c))
+        expected_rc = (2 if collection_errors else 1 if failed or errors
+                       else 0 if cases else 5)
         if exit_code != expected_rc:
             return f"pytest exited {exit_code} but its report implies {expected_rc}"
         summaries = _SUMMARY.findall(log)

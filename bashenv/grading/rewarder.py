@@ -151,7 +151,7 @@ class Rewarder:
 
     def _grade(self, diff: bytes) -> Verdict:
         task = self.task
-        touched_all = changed_paths(diff.decode("utf-8", "replace"))
+        touched_all = changed_paths(diff)
         touched = sorted(self._owned & touched_all)
         box = self.pool.acquire(self.spec) if self.pool else Container(self.spec)
         try:
