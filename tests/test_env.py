@@ -180,3 +180,18 @@ def test_episode_wall_clock_caps_a_command_and_truncates():
         assert truncated and not terminated and info["truncation"] == "episode_timeout"
     finally:
         env.close()
+
+
+def test_output_cap_of_the_task_applies(textkit):
+    capped = textkit.model_copy(update={"limits": textkit.limits.model_copy(
+        update={"output_chars": 300})})
+    env = BashSWEEnv(capped, run_id=rid("env"))
+    try:
+        env.reset()
+        obs, *_ = env.step("seq 1 5000")
+        assert obs["output_truncated"] == 1 and len(obs["output"]) < 500
+        assert obs["output"].startswith("1\n2\n") and obs["output"].endswith("4999\n5000\n")
+        obs, *_ = env.step("seq 1 10")
+        assert obs["output_truncated"] == 0 and obs["output"] == "".join(f"{i}\n" for i in range(1, 11))
+    finally:
+        env.close()
