@@ -215,14 +215,29 @@ def bench(
 
 @app.command("gc")
 def gc(
-    everything: bool = typer.Option(False, "--all", help="Also containers of live runs."),
-    run_id: str | None = typer.Option(None, help="Only this run's containers."),
+    run_id: str | None = typer.Option(None, help="Only this run's containers and volumes."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; remove nothing."),
+    everything: bool = typer.Option(
+        False, "--all", help="DANGEROUS on a shared engine: also running containers, whoever "
+        "owns them (with --run-id: that run's)."),
 ) -> None:
-    """Remove leftover bashenv containers (by default those whose run has ended)."""
+    """Remove bashenv leftovers that are provably abandoned: containers that stopped or were
+    never started, and unused volumes. Running containers die with their owner by
+    themselves and are never touched (unless --all)."""
     from bashenv.sandbox import collect_garbage
 
-    removed = collect_garbage(everything=everything, run_id=run_id)
-    Console().print(f"removed {len(removed)} container(s)")
+    garbage = collect_garbage(everything=everything, run_id=run_id, dry_run=dry_run)
+    out = Console()
+    for box in garbage.containers:
+        out.print(f"{box.id[:12]}  {box.run_id}  {box.state}: {box.reason}")
+    if dry_run:
+        for box in garbage.kept:
+            out.print(f"[dim]kept {box.id[:12]}  {box.run_id}  {box.state}: {box.reason}")
+        for volume in garbage.volumes:
+            out.print(f"volume {volume}")
+    verb = "would remove" if dry_run else "removed"
+    out.print(f"{verb} {len(garbage.containers)} container(s) and {len(garbage.volumes)} "
+              f"volume(s); kept {len(garbage.kept)} container(s)")
 
 
 def main() -> None:

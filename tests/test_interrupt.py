@@ -14,8 +14,10 @@ from bashenv.images.engine import client
 from .conftest import TASKS_DIR
 
 
-def _boxes_of(pid: int) -> list:
-    return client().containers.list(all=True, filters={"label": f"bashenv.pid={pid}"})
+def _boxes_of(pid: int) -> list[str]:
+    """Sparse listing: a container removed while we look is simply not there (the full
+    listing inspects each one and fails with NotFound on a container removed meanwhile)."""
+    return [c["Id"] for c in client().api.containers(all=True, filters={"label": f"bashenv.pid={pid}"})]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

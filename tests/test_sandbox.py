@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 
+import docker.errors
 import pytest
+from typer.testing import CliRunner
 
+from bashenv.cli import app
 from bashenv.errors import DockerUnavailable, SandboxError
 from bashenv.images import engine
 from bashenv.images.engine import LABEL, client
 from bashenv.sandbox import BashSession, Container, SandboxSpec, collect_garbage
+from bashenv.sandbox.lifecycle import DEADMAN_LABEL, OWNER_LABEL, owner_token
 
 from .conftest import rid
 
@@ -37,23 +43,78 @@ def test_container_is_labelled_limited_and_offline(box):
     assert box.exec(["ls", "/sys/class/net"]).text.split() == ["lo"]
 
 
+def _exists(container_id: str) -> bool:
+    """Sparse listing: no inspect, so no NotFound for a container removed meanwhile."""
+    return bool(client().api.containers(all=True, filters={"id": container_id}))
+
+
 def test_remove_is_idempotent_and_really_removes(base_image):
     box = Container(SandboxSpec(image=base_image))
     box.remove()
     box.remove()
-    assert not client().containers.list(all=True, filters={"id": box.id})
+    assert not _exists(box.id)
 
 
-def test_gc_removes_containers_of_dead_runs_only(base_image):
-    dead = Container(SandboxSpec(image=base_image, labels={"bashenv.pid": "999999999"}))
-    live = Container(SandboxSpec(image=base_image))
+def test_gc_never_removes_a_live_container_of_another_job(base_image):
+    """Two jobs share the engine from different pid namespaces: the same host label, and the
+    other job's owner pid does not exist here. gc removes only what is provably abandoned."""
+    run, host, gone = rid("gc-jobs"), socket.gethostname(), "999999999"
+    other_job = {"bashenv.pid": gone, "bashenv.host": host}
+    api = client().api
+    others = Container(SandboxSpec(image=base_image, run_id=run, labels=other_job))  # live
+    mine = Container(SandboxSpec(image=base_image, run_id=run))
+
+    def leftover(command: list[str], switch: bool, start: bool) -> str:
+        labels = {LABEL: run, **other_job, **({DEADMAN_LABEL: "stdin"} if switch else {})}
+        made = api.create_container(base_image, command, labels=labels,
+                                    host_config=api.create_host_config(network_mode="none"))["Id"]
+        if start:
+            api.start(made)
+        return made
+
+    never_started = leftover(["true"], switch=True, start=False)  # owner died before start
+    stopped = leftover(["true"], switch=True, start=True)  # the engine's auto-remove failed
+    api.wait(stopped, timeout=30)
+    legacy = leftover(["sleep", "infinity"], switch=False, start=True)  # older bashenv
     try:
-        removed = collect_garbage()
-        assert dead.id in removed and live.id not in removed
-        assert client().containers.list(all=True, filters={"id": live.id})
+        dry = collect_garbage(run_id=run, dry_run=True, created_grace=0)
+        assert set(dry.ids) == {never_started, stopped}
+        assert all(_exists(c) for c in (never_started, stopped))  # a dry run removes nothing
+        listed = CliRunner().invoke(app, ["gc", "--run-id", run, "--dry-run"])
+        assert listed.exit_code == 0 and stopped[:12] in listed.output, listed.output
+        assert _exists(stopped)
+        assert collect_garbage(run_id=run).ids == [stopped]  # just created: may be starting
+        done = collect_garbage(run_id=run, created_grace=0)
+        assert done.ids == [never_started]
+        assert all(_exists(c) for c in (others.id, mine.id, legacy))
+        assert others.why_dead() is None and mine.why_dead() is None
+        kept = {box.id: box.reason for box in done.kept}
+        assert "owner holds" in kept[others.id] and "cannot be known" in kept[legacy]
+        everything = collect_garbage(run_id=run, everything=True, dry_run=True)
+        assert set(everything.ids) == {others.id, mine.id, legacy}  # --all: explicit
     finally:
-        dead.remove()
-        live.remove()
+        others.remove()
+        mine.remove()
+        for box in (never_started, stopped, legacy):
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_container(box, force=True, v=True)
+
+
+def test_a_process_cleans_up_only_what_it_made(base_image):
+    """At exit a process removes what carries its owner token (a creation whose answer was
+    lost included), never a container of another process with the same run id."""
+    run = rid("gc-owner")
+    api = client().api
+    labels = {LABEL: run, DEADMAN_LABEL: "stdin"}
+    lost = api.create_container(base_image, ["true"], labels={**labels, OWNER_LABEL: owner_token()})
+    foreign = api.create_container(base_image, ["true"], labels={**labels, OWNER_LABEL: "another"})
+    try:
+        assert collect_garbage(owner=owner_token()).ids == [lost["Id"]]
+        assert not _exists(lost["Id"]) and _exists(foreign["Id"])
+    finally:
+        for box in (lost, foreign):
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_container(box["Id"], force=True)
 
 
 def test_missing_engine_gives_clear_error(monkeypatch):
@@ -175,7 +236,7 @@ def test_dead_container_is_a_sandbox_error(base_image):
     try:
         session = BashSession(box)
         client().api.kill(box.id)
-        with pytest.raises(SandboxError, match="is exited|no longer exists|not running"):
+        with pytest.raises(SandboxError, match="exited|no longer exists|not running"):
             session.run("echo hi", 5)
     finally:
         box.remove()

@@ -1,23 +1,19 @@
 """One locked-down container per episode: limits, labels, file transfer, and cleanup.
 
-Every container carries the label `bashenv=<run id>` plus the owning host pid, so
-`bashenv gc` can find leftovers of dead runs without touching live ones.
+Every container carries the label `bashenv=<run id>` and its owner's token, and dies with
+its owning process whatever kills it (a dead-man's switch, lifecycle.py).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import logging
 import os
 import signal
-import socket
 import tarfile
-import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,7 +25,16 @@ from docker.models.containers import Container as DockerContainer
 from bashenv.errors import SandboxError
 from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR
 from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
-from bashenv.sandbox.gc import collect_garbage
+from bashenv.sandbox.lifecycle import REGISTRY as REGISTRY
+from bashenv.sandbox.lifecycle import (
+    DeadmanSwitch,
+    deadman_options,
+    deadman_pid,
+    exit_note,
+    owner_labels,
+    remove_later,
+)
+from bashenv.sandbox.lifecycle import flush_removals as flush_removals
 from bashenv.task.model import Task
 
 log = logging.getLogger("bashenv.sandbox")
@@ -89,85 +94,18 @@ class ExecResult:
         return self.output.decode("utf-8", errors="replace")
 
 
-class _Registry:
-    """Containers this process started and has not removed yet; removed at exit."""
-
-    def __init__(self) -> None:
-        self._live: dict[str, Container] = {}
-        self._lock = threading.Lock()
-        atexit.register(self.at_exit)
-        # A forked child did not start its parent's containers and must not remove them.
-        os.register_at_fork(after_in_child=self._live.clear)
-
-    def add(self, box: Container) -> None:
-        with self._lock:
-            self._live[box.id] = box
-
-    def discard(self, box: Container) -> None:
-        with self._lock:
-            self._live.pop(box.id, None)
-
-    def remove_all(self) -> None:
-        with self._lock:
-            boxes = list(self._live.values())
-        for box in boxes:
-            box.remove()
-
-    def at_exit(self) -> None:
-        self.remove_all()
-        # A container whose creation answer was lost (engine restarting) is not registered:
-        # find every container this process made by its pid label.
-        with contextlib.suppress(Exception):
-            collect_garbage(pid=os.getpid())
-
-    def remove_stragglers(self) -> None:
-        """Retry removals that failed (e.g. while the engine was restarting)."""
-        with self._lock:
-            boxes = [box for box in self._live.values() if box.removal_failed]
-        for box in boxes:
-            box.remove()
-
-
-REGISTRY = _Registry()
-_REMOVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bashenv-remove")
-_PENDING: set[Future[None]] = set()
-_PENDING_LOCK = threading.Lock()
-
-
-def _new_remover_after_fork() -> None:
-    # Threads do not survive fork: a copied executor would queue work that never runs.
-    global _REMOVER, _PENDING, _PENDING_LOCK
-    _REMOVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bashenv-remove")
-    _PENDING, _PENDING_LOCK = set(), threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_remover_after_fork)
-
-
-def flush_removals() -> None:
-    """Wait for background removals (a process about to exit without atexit, e.g. a
-    multiprocessing worker, must not leave them half done)."""
-    with _PENDING_LOCK:
-        pending = list(_PENDING)
-    wait(pending)
-
-
 class Container:
-    """A started container running `sleep infinity`; everything else happens through exec."""
+    """A started container whose only process of its own is the dead-man's switch;
+    everything else happens through exec."""
 
     def __init__(self, spec: SandboxSpec) -> None:
         self.spec = spec
-        labels = {
-            LABEL: spec.run_id,
-            "bashenv.pid": str(os.getpid()),
-            "bashenv.host": socket.gethostname(),
-            **spec.labels,
-        }
+        labels = {**owner_labels(spec.run_id), **spec.labels}
+        self._since = time.time()
         try:
             self._container: DockerContainer = client().containers.create(
                 spec.image,
-                command=["sleep", "infinity"],
-                init=True,
+                **deadman_options(),
                 labels=labels,
                 network_mode="bridge" if spec.network else "none",
                 mem_limit=spec.memory,
@@ -190,8 +128,11 @@ class Container:
         self.id: str = self._container.id
         self._removed = False
         self.removal_failed = False
+        self._switch: DeadmanSwitch | None = None
         REGISTRY.add(self)  # from here on, it is removed whatever happens
         try:
+            # Held before the start: there is no moment in which it runs without an owner.
+            self._switch = DeadmanSwitch(self.id)
             self._container.start()
         except ENGINE_ERRORS as exc:
             self.remove()
@@ -262,8 +203,8 @@ class Container:
         return self.get_files(path).get(PurePosixPath(path).name)
 
     def kill_all_but_init(self) -> bool:
-        """SIGKILL every process but the container's init and its `sleep`: the sandbox is
-        back to idle. Done from the host through the container's cgroup, pass after pass
+        """SIGKILL every process but the container's init and its dead-man's switch: the
+        sandbox is back to idle. Done from the host through the container's cgroup, pass after pass
         until none is left, so even a fork bomb cannot outrun it (no exec is needed inside
         a box that may have no pids left). False when the cgroup is not visible from here
         (a remote engine, gVisor): the caller must fall back to an exec."""
@@ -277,12 +218,14 @@ class Container:
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"cannot stop the processes in {self.id[:12]}: "
                                f"{self.why_dead() or explain(exc)}") from None
+        switch: int | None = None
         for _ in range(200):
             try:
                 pids = [int(p) for p in procs_file.read_text().split()]
             except OSError:  # the container is gone
                 return True
-            doomed = [pid for pid in pids if pid != init and not _is_main_sleep(pid, init)]
+            switch = switch or deadman_pid(init, pids)  # killing it would end the container
+            doomed = [pid for pid in pids if pid not in (init, switch)]
             if not doomed:
                 return True
             for pid in doomed:
@@ -295,37 +238,45 @@ class Container:
         """None while running; otherwise a short human reason (exit code, OOM kill, removed)."""
         try:
             self._container.reload()
-        except docker.errors.NotFound:
-            return f"container {self.id[:12]} no longer exists"
+        except docker.errors.NotFound:  # it stopped and the engine removed it (auto-remove)
+            how = exit_note(self.id, self._since)
+            return f"container {self.id[:12]} exited{how} and no longer exists"
         except ENGINE_ERRORS as exc:
             return f"container {self.id[:12]} cannot be inspected: {explain(exc)}"
         state = self._container.attrs.get("State", {})
         if state.get("Running"):
             return None
         oom = " (killed: out of memory)" if state.get("OOMKilled") else ""
+        if state.get("Status") == "removing":  # it stopped; the engine is removing it
+            return (f"container {self.id[:12]} exited, exit code {state.get('ExitCode')}{oom}, "
+                    "and is being removed")
         return f"container {self.id[:12]} is {state.get('Status')}, exit code {state.get('ExitCode')}{oom}"
 
     def remove_later(self) -> None:
         """Remove in the background (off the hot path); `flush_removals` waits for it."""
-        future = _REMOVER.submit(self.remove)
-        with _PENDING_LOCK:
-            _PENDING.add(future)
-        future.add_done_callback(_PENDING.discard)
+        remove_later(self)
 
     def remove(self) -> None:
-        """Idempotent: kill and delete the container. If the engine cannot be reached, the
-        container stays registered, so the exit handler tries again."""
+        """Idempotent: kill and delete the container, then let go of its switch. If the
+        engine cannot be reached, the container stays registered, so the exit handler tries
+        again (with its switch released it also stops and removes itself)."""
         if self._removed:
             return
+        failed = False
         try:
+            # Removed through the API first, so that it is gone when this returns.
             self._container.remove(force=True, v=True)  # v: its tmpfs volumes too
         except docker.errors.NotFound:
             pass
         except ENGINE_ERRORS as exc:
             if "already in progress" not in str(exc):
                 log.warning("cannot remove container %s: %s", self.id[:12], explain(exc))
-                self.removal_failed = True
-                return
+                failed = True
+        self.removal_failed = failed
+        if self._switch is not None:
+            self._switch.release()
+        if self.removal_failed:
+            return
         self._removed = True
         REGISTRY.discard(self)
 
@@ -362,12 +313,3 @@ def _cgroup_procs_candidates(container_id: str) -> list[Path]:
     return [root / "pids/docker" / container_id / "cgroup.procs",  # v1, cgroupfs
             root / "system.slice" / f"docker-{container_id}.scope" / "cgroup.procs",  # v2, systemd
             root / "docker" / container_id / "cgroup.procs"]  # v2, cgroupfs
-
-
-def _is_main_sleep(pid: int, init: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return int(stat.rsplit(")", 1)[1].split()[1]) == init and cmdline == b"sleep\0infinity\0"
