@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,49 +121,61 @@ def _forge(report: bytes, old: str, new: str) -> bytes:
     return report.replace(old.encode(), new.encode(), 1)
 
 
-def test_verify_trusts_honest_runs(tmp_path):
-    mixed = _real_pytest_run(tmp_path / "mixed", {"tests/test_s.py": HONEST_TESTS})
-    assert mixed[1] == 1 and PytestJUnit().verify(*mixed) is None
-    passing = _real_pytest_run(tmp_path / "ok", {"tests/test_s.py": "def test_a():\n    pass\n"})
-    assert passing[1] == 0 and PytestJUnit().verify(*passing) is None
-    # A test module that cannot be imported: pytest stops with exit 2 ("Interrupted").
-    broken = _real_pytest_run(tmp_path / "col", {"tests/test_c.py": "import no_such_module\n"})
-    assert broken[1] == 2 and PytestJUnit().verify(*broken) is None
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, tuple[bytes, int, str]]:
+    """Real pytest runs, once per module: mixed results, all passing, a collection error."""
+    root = tmp_path_factory.mktemp("runs")
+    return {
+        "mixed": _real_pytest_run(root / "mixed", {"tests/test_s.py": HONEST_TESTS}),
+        "passing": _real_pytest_run(root / "ok", {"tests/test_s.py": "def test_a():\n    pass\n"}),
+        # A test module that cannot be imported: pytest stops with exit 2 ("Interrupted").
+        "collection": _real_pytest_run(root / "col", {"tests/test_c.py": "import no_such_module\n"}),
+    }
 
 
-def test_verify_distrusts_a_failing_report_with_exit_zero(tmp_path):
-    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": HONEST_TESTS})
+def test_verify_trusts_honest_runs(runs):
+    assert [rc for _, rc, _ in runs.values()] == [1, 0, 2]
+    for name, run in runs.items():
+        assert PytestJUnit().verify(*run) is None, name
+
+
+def test_verify_distrusts_a_failing_report_with_exit_zero(runs):
+    report, rc, log = runs["mixed"]
     assert "exited 0" in PytestJUnit().verify(report, 0, log)
 
 
-def test_verify_distrusts_a_passing_report_with_a_failing_exit_code(tmp_path):
-    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": "def test_a():\n    pass\n"})
-    assert rc == 0
+def test_verify_distrusts_a_passing_report_with_a_failing_exit_code(runs):
+    report, rc, log = runs["passing"]
     for bad_rc in (1, 2, 5, 137):
         assert f"exited {bad_rc}" in PytestJUnit().verify(report, bad_rc, log)
 
 
-def test_verify_distrusts_a_duplicated_test_case(tmp_path):
-    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": "def test_a():\n    pass\n"})
+def test_verify_distrusts_a_collection_error_with_another_exit_code(runs):
+    report, rc, log = runs["collection"]
+    for bad_rc in (0, 1):
+        assert f"exited {bad_rc}" in PytestJUnit().verify(report, bad_rc, log)
+
+
+def test_verify_distrusts_a_duplicated_test_case(runs):
+    report, rc, log = runs["passing"]
     case = report[report.index(b"<testcase"):report.index(b"</testsuite>")]
     doubled = report.replace(case, case + case)
     assert "more than once" in PytestJUnit().verify(doubled, rc, log)
 
 
-def test_verify_distrusts_a_report_the_summary_contradicts(tmp_path):
-    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": HONEST_TESTS})
+def test_verify_distrusts_a_report_the_summary_contradicts(runs):
+    report, rc, log = runs["mixed"]
     # The failure rewritten into a pass, exit code made to match: the log still says 1 failed.
-    forged = report
-    start = forged.index(b"<failure")
-    forged = forged[:start] + forged[forged.index(b"</failure>") + len(b"</failure>"):]
+    start = report.index(b"<failure")
+    forged = report[:start] + report[report.index(b"</failure>") + len(b"</failure>"):]
     forged = _forge(forged, 'failures="1"', 'failures="0"')
     assert "the log says" in PytestJUnit().verify(forged, 1, log)
     # A later, forged summary line in the log does not match the report either.
     assert "the log says" in PytestJUnit().verify(report, rc, log + "\n==== 5 passed in 0.01s ====\n")
 
 
-def test_verify_distrusts_a_log_without_a_summary(tmp_path):
-    report, rc, log = _real_pytest_run(tmp_path, {"tests/test_s.py": "def test_a():\n    pass\n"})
+def test_verify_distrusts_a_log_without_a_summary(runs):
+    report, rc, log = runs["passing"]
     assert "no pytest summary" in PytestJUnit().verify(report, rc, "")
 
 
