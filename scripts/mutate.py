@@ -194,7 +194,8 @@ def main() -> int:
     for i, mu in enumerate(chosen, 1):
         verdict, seconds, tail = run_mutant(mu, args.timeout)
         results[verdict] = results.get(verdict, 0) + 1
-        print(f"[{i}/{len(chosen)}] {verdict:8} {seconds:6.1f}s  {mu.id}", flush=True)
+        summary = tail.splitlines()[-1] if tail else ""
+        print(f"[{i}/{len(chosen)}] {verdict:8} {seconds:6.1f}s  {mu.id:32} {summary}", flush=True)
         if verdict != "killed":
             survivors.append(mu.id)
             print("    " + tail.replace("\n", "\n    "), flush=True)

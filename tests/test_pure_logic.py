@@ -21,16 +21,18 @@ JUNIT = b"""<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="p
 <testcase classname="tests.sub.test_b" name="test_err"><error message="e"/></testcase>
 <testcase classname="tests.test_a" name="test_dup"/>
 <testcase classname="tests.test_a" name="test_dup"><failure/></testcase>
+<testcase classname="tests.test_a" name="test_dup2"><error/></testcase>
+<testcase classname="tests.test_a" name="test_dup2"/>
 </testsuite></testsuites>"""
 
 
 def test_junit_statuses_map_to_task_ids():
     ids = ["tests/test_a.py::test_ok", "tests/test_a.py::test_bad",
            "tests/test_a.py::TestK::test_p[1-2]", "tests/sub/test_b.py::test_err",
-           "tests/test_a.py::test_dup", "tests/test_a.py::test_absent"]
+           "tests/test_a.py::test_dup", "tests/test_a.py::test_absent", "tests/test_a.py::test_dup2"]
     assert PytestJUnit().parse(JUNIT, ids) == {
         ids[0]: "passed", ids[1]: "failed", ids[2]: "skipped", ids[3]: "error",
-        ids[4]: "failed", ids[5]: "missing",
+        ids[4]: "failed", ids[5]: "missing", ids[6]: "error",  # a duplicate: its worst result
     }
 
 
