@@ -230,3 +230,12 @@ def test_changed_paths_of_a_real_git_diff(tmp_path):
     diff = git("-c", "core.quotePath=true", "diff", "--cached", "-M", "--binary")
     assert changed_paths(diff) == {"a.py", "renamed.py", "b.py", "c.sh", "gone.py",
                                    "tests ü/conftest.py"}
+
+
+def test_changed_paths_does_not_read_hunk_lines_as_headers():
+    """An added line `++ b/x` reads `+++ b/x` in the diff; a removed `-- x` reads `--- x`."""
+    diff = ("diff --git a/notes.txt b/notes.txt\n--- a/notes.txt\n+++ b/notes.txt\n"
+            "@@ -1,3 +1,3 @@\n keep\n--- a/old/spoof.py\n+++ b/tests/test_core.py\n"
+            " \\ tail\n\\ No newline at end of file\n"
+            "--- a/sql.txt\n+++ b/sql.txt\n@@ -1 +1,2 @@\n--- a comment\n+++ b/conftest.py\n+x\n")
+    assert changed_paths(diff) == {"notes.txt", "sql.txt"}
