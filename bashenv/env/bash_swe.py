@@ -53,7 +53,11 @@ async def _in_thread(fn: Callable[[], T]) -> T:
 
 
 def default_tasks_dir() -> Path:
-    return Path(os.environ.get("BASHENV_TASKS", Path(__file__).resolve().parents[2] / "tasks"))
+    """$BASHENV_TASKS when set, else the example tasks bashenv ships (package data)."""
+    from bashenv.bundled import bundled_dir
+
+    override = os.environ.get("BASHENV_TASKS")
+    return Path(override) if override else bundled_dir("tasks")
 
 
 def _resolve_tasks(tasks: Any) -> list[Task]:

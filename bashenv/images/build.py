@@ -120,7 +120,8 @@ def _debootstrap_base(recipe: BaseRecipe) -> None:
     assert spec is not None
     if shutil.which("debootstrap") is None:
         raise ImageBuildError(f"base {recipe.name}: debootstrap is not installed "
-                              "(scripts/bootstrap.sh installs it)")
+                              "(Debian: apt-get install debootstrap; from a checkout, "
+                              "scripts/bootstrap.sh installs it)")
     with tempfile.TemporaryDirectory(prefix="bashenv-rootfs-", dir="/var/tmp") as tmp:
         root, tarball = Path(tmp, "root"), Path(tmp, "root.tar")
         cmd = ["debootstrap", f"--variant={spec.variant}"]

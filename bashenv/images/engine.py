@@ -32,7 +32,9 @@ def client() -> docker.DockerClient:
                 host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
                 raise DockerUnavailable(
                     f"No Docker engine answers at {host} ({type(exc).__name__}). "
-                    "Start one with scripts/bootstrap.sh (installs docker.io and starts dockerd)."
+                    "Install Docker (Debian: apt-get install docker.io) and start the engine "
+                    "(`dockerd &` as root where there is no systemd), or point DOCKER_HOST at "
+                    "one; from a checkout, scripts/bootstrap.sh does both (see the README)."
                 ) from exc
             _client = candidate
         return _client
