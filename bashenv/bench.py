@@ -26,7 +26,7 @@ from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task import Task
 
-BENCH_RUN = f"{PROCESS_RUN_ID}-bench"
+BENCH_RUN = f"{PROCESS_RUN_ID}-bench"  # the container label when no run id is given
 
 GOALS = {  # key: (goal, "<=")
     "step_p50_ms": 1.0, "step_p99_ms": 3.0, "reset_warm_p50_ms": 50.0,
@@ -64,8 +64,8 @@ def _wait_ready(pool: WarmPool, env: BashSWEEnv) -> None:
         time.sleep(0.02)
 
 
-def bench_steps(task: Task, n: int) -> dict[str, float]:
-    env = BashSWEEnv(task, run_id=BENCH_RUN)
+def bench_steps(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
+    env = BashSWEEnv(task, run_id=run_id)
     try:
         env.reset()
         for _ in range(20):
@@ -77,10 +77,10 @@ def bench_steps(task: Task, n: int) -> dict[str, float]:
     return {"step_p50_ms": _pct(samples, 0.5) * 1e3, "step_p99_ms": _pct(samples, 0.99) * 1e3}
 
 
-def bench_resets(task: Task, n: int) -> dict[str, float]:
+def bench_resets(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
     pool = WarmPool(size=2)
-    warm_env = BashSWEEnv(task, warm_pool=pool, run_id=BENCH_RUN)
-    cold_env = BashSWEEnv(task, run_id=BENCH_RUN)
+    warm_env = BashSWEEnv(task, warm_pool=pool, run_id=run_id)
+    cold_env = BashSWEEnv(task, run_id=run_id)
     try:
         warm_env.reset()
         warm, cold = [], []
@@ -99,9 +99,9 @@ def bench_resets(task: Task, n: int) -> dict[str, float]:
             "reset_cold_p50_ms": statistics.median(cold) * 1e3}
 
 
-def bench_grading(task: Task, n: int) -> dict[str, float]:
+def bench_grading(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
     pool = WarmPool(size=2)
-    env = BashSWEEnv(task, warm_pool=pool, run_id=BENCH_RUN)
+    env = BashSWEEnv(task, warm_pool=pool, run_id=run_id)
     overheads, totals = [], []
     try:
         for _ in range(n):
@@ -124,10 +124,10 @@ def bench_grading(task: Task, n: int) -> dict[str, float]:
             "grading_total_p50_s": statistics.median(totals)}
 
 
-def bench_concurrency(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
+def bench_concurrency(task: Task, envs_n: int, rounds: int, run_id: str = BENCH_RUN) -> dict[str, float]:
     async def main() -> tuple[list[float], float]:
         rss_before = _rss_mb()
-        envs = [BashSWEEnv(task, run_id=BENCH_RUN, max_steps=rounds + 10) for _ in range(envs_n)]
+        envs = [BashSWEEnv(task, run_id=run_id, max_steps=rounds + 10) for _ in range(envs_n)]
         try:
             await asyncio.gather(*(e.areset() for e in envs))
             await asyncio.gather(*(e.astep("true") for e in envs))  # live shells
@@ -151,9 +151,9 @@ def bench_concurrency(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
             "concurrent32_step_p99_ms": _pct(samples, 0.99) * 1e3, "host_rss_per_env_mb": rss}
 
 
-def bench_threads(task: Task, envs_n: int, rounds: int) -> dict[str, float]:
+def bench_threads(task: Task, envs_n: int, rounds: int, run_id: str = BENCH_RUN) -> dict[str, float]:
     """The same lock-step rounds with the sync API from a thread pool, one env per thread."""
-    envs = [BashSWEEnv(task, run_id=BENCH_RUN, max_steps=rounds + 10) for _ in range(envs_n)]
+    envs = [BashSWEEnv(task, run_id=run_id, max_steps=rounds + 10) for _ in range(envs_n)]
     try:
         with ThreadPoolExecutor(envs_n) as pool:
             list(pool.map(lambda e: (e.reset(), e.step("true")), envs))
@@ -173,9 +173,9 @@ def bench_rebuild(tasks: list[Task]) -> dict[str, float]:
     return {"rebuild_unchanged_s": time.perf_counter() - started, "rebuild_unchanged_builds": built}
 
 
-def bench_peers(image: str, n: int) -> dict[str, float]:
+def bench_peers(image: str, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
     figures: dict[str, float] = {}
-    with Container(SandboxSpec(image=image, run_id=BENCH_RUN)) as box:
+    with Container(SandboxSpec(image=image, run_id=run_id)) as box:
         cli = _timed(lambda: subprocess.run(["docker", "exec", box.id, "bash", "-c", "true"],
                                             check=True, capture_output=True), n)
         sdk = _timed(lambda: box.exec(["bash", "-c", "true"]), n)
@@ -186,7 +186,7 @@ def bench_peers(image: str, n: int) -> dict[str, float]:
     except ImportError:
         return figures
     mini = DockerEnvironment(image=image, cwd="/repo",
-                             run_args=["--rm", "--network", "none", "--label", "bashenv=bench"])
+                             run_args=["--rm", "--network", "none", "--label", f"bashenv={run_id}"])
     try:
         samples = _timed(lambda: _mini_execute(mini, "true"), n)
         figures["minisweagent_step_p50_ms"] = statistics.median(samples) * 1e3
@@ -211,19 +211,21 @@ def _mini_execute(env: Any, command: str) -> Any:
         return env.execute({"command": command})
 
 
-def run_bench(tasks: list[Task], quick: bool = False,
-              progress: Callable[[str], None] = print) -> dict[str, float]:
+def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], None] = print,
+              run_id: str | None = None) -> dict[str, float]:
+    """Every figure; the containers carry the label `run_id` (default BENCH_RUN)."""
+    rid = run_id or BENCH_RUN
     task = tasks[0]
     figures: dict[str, float] = {}
     steps: list[tuple[str, Callable[[], dict[str, float]]]] = [
         ("images: rebuild of unchanged tasks", lambda: bench_rebuild(tasks)),
-        ("step round trips", lambda: bench_steps(task, 300 if quick else 2000)),
-        ("resets, warm and cold", lambda: bench_resets(task, 8 if quick else 20)),
-        ("grading overhead", lambda: bench_grading(task, 3 if quick else 8)),
-        ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40)),
-        ("32 episodes from a thread pool", lambda: bench_threads(task, 32, 10 if quick else 40)),
+        ("step round trips", lambda: bench_steps(task, 300 if quick else 2000, rid)),
+        ("resets, warm and cold", lambda: bench_resets(task, 8 if quick else 20, rid)),
+        ("grading overhead", lambda: bench_grading(task, 3 if quick else 8, rid)),
+        ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40, rid)),
+        ("32 episodes from a thread pool", lambda: bench_threads(task, 32, 10 if quick else 40, rid)),
         ("peers: docker exec per command", lambda: bench_peers(
-            ensure_task_image(task).tag, 15 if quick else 40)),
+            ensure_task_image(task).tag, 15 if quick else 40, rid)),
     ]
     for name, step in steps:
         progress(name)

@@ -25,7 +25,12 @@ images_app = typer.Typer(help="Build and prune the Docker images tasks run in.",
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(images_app, name="images")
 console = Console(stderr=True)
-TASKS_ARG = typer.Argument(None, help="Task file or directory (default: the bundled tasks/).")
+TASKS_ARG = typer.Argument(
+    None, help="Task file or directory (default: $BASHENV_TASKS, else the bundled example tasks).")
+RUN_ID_OPT = typer.Option(
+    None, "--run-id", envvar="BASHENV_RUN_ID", show_envvar=True,
+    help="Label of every container this command starts, for `bashenv gc --run-id` "
+         "(default: $BASHENV_RUN_ID, else a random id of this process).")
 
 
 def _tasks(path: Path | None) -> list[Any]:
@@ -33,6 +38,13 @@ def _tasks(path: Path | None) -> list[Any]:
     from bashenv.task import load_tasks
 
     return load_tasks(path or default_tasks_dir())
+
+
+def _run_id(given: str | None) -> str:
+    """The --run-id value, else this process's id (which already honours BASHENV_RUN_ID)."""
+    from bashenv.sandbox import PROCESS_RUN_ID
+
+    return given or PROCESS_RUN_ID
 
 
 def _sigterm_as_interrupt() -> None:
@@ -61,7 +73,7 @@ def tasks_schema() -> None:
 
 
 @tasks_app.command("validate")
-def tasks_validate(path: Path | None = TASKS_ARG) -> None:
+def tasks_validate(path: Path | None = TASKS_ARG, run_id: str | None = RUN_ID_OPT) -> None:
     """Check the schema, then in real containers: gold patch → resolved, no change → unresolved."""
     from bashenv.grading import Rewarder
     from bashenv.images import ensure_task_image
@@ -73,7 +85,7 @@ def tasks_validate(path: Path | None = TASKS_ARG) -> None:
         try:
             image = ensure_task_image(task)
             row.append(image.tag)
-            rewarder = Rewarder(task, image)
+            rewarder = Rewarder(task, image, _run_id(run_id))
             gold = rewarder.grade(task.gold_patch) if task.gold_patch else None
             empty = rewarder.grade(b"")
             row.append(gold.outcome if gold else "(no gold patch)")
@@ -132,8 +144,10 @@ def run(
     workers: int = typer.Option(2, min=1, help="Episodes at once."),
     output: Path | None = typer.Option(None, help="Results JSONL (default results/<agent>.jsonl)."),
     fresh: bool = typer.Option(False, help="Ignore earlier results in the output file."),
+    run_id: str | None = RUN_ID_OPT,
 ) -> None:
-    """Run an agent over tasks in parallel; results are appended to JSONL and resumable."""
+    """Run an agent over tasks in parallel; results are appended to JSONL and resumable.
+    Exits 1 when any task ended in an error (not a verdict), naming those tasks."""
     from bashenv.agents import make_agent
     from bashenv.images.build import build_task_image
     from bashenv.runner import run_benchmark
@@ -149,7 +163,7 @@ def run(
             try:
                 build_task_image(task)
             except ImageBuildError as exc:  # recorded as this task's error; others go on
-                console.print(f"[red]{exc}")
+                console.print(f"[red]{task.id}: {exc}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -166,13 +180,25 @@ def run(
 
         try:
             records = run_benchmark(tasks, lambda: make_agent(agent, replay), output,
-                                    workers=workers, on_done=done)
+                                    workers=workers, run_id=_run_id(run_id), on_done=done)
         except KeyboardInterrupt:
             progress.stop()
             console.print(f"[yellow]interrupted: running containers removed, no partial "
                           f"result written; re-run to resume from {output}[/yellow]")
             raise typer.Exit(130) from None
     _summary(records, output)
+    failed = [r for r in records if _is_error(r)]
+    if failed:
+        console.print(f"[red]{len(failed)} task(s) ended in an error, not a verdict:")
+        for r in failed:
+            console.print(f"[red]  {r['task_id']} ({r['outcome']}): {r.get('error') or '-'}")
+        raise typer.Exit(1)
+
+
+def _is_error(record: dict[str, Any]) -> bool:
+    from bashenv.runner import INFRA_ERROR
+
+    return record["outcome"] in ("error", INFRA_ERROR)
 
 
 def _summary(records: list[dict[str, Any]], output: Path) -> None:
@@ -197,11 +223,13 @@ def bench(
     path: Path | None = TASKS_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     quick: bool = typer.Option(False, help="Fewer samples (about a minute)."),
+    run_id: str | None = RUN_ID_OPT,
 ) -> None:
     """Measure step, reset, grading, concurrency, memory and rebuild figures beside peers."""
     from bashenv.bench import GOALS, run_bench
 
-    figures = run_bench(_tasks(path), quick=quick, progress=lambda m: console.print(f"[dim]{m}"))
+    figures = run_bench(_tasks(path), quick=quick, progress=lambda m: console.print(f"[dim]{m}"),
+                        run_id=run_id)
     if as_json:
         print(json.dumps(figures))
         return
