@@ -124,16 +124,30 @@ def images_build(path: Path | None = TASKS_ARG) -> None:
 @images_app.command("prune")
 def images_prune(
     path: Path | None = TASKS_ARG,
-    everything: bool = typer.Option(False, "--all", help="Remove every bashenv image."),
+    everything: bool = typer.Option(
+        False, "--all", help="DANGEROUS on a shared engine: every bashenv image not in use, "
+        "whoever built it (PATH is ignored)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go, with sizes."),
 ) -> None:
-    """Remove bashenv images the tasks at PATH no longer need (old versions of edited
-    tasks, removed tasks); images in use by a container are kept."""
+    """Remove the images provably stale for the tasks at PATH: older versions of the same
+    tasks (edited since), and environment images only those built on. Other suites' images,
+    images in use and images others build on are kept."""
     from bashenv.images import prune_images
 
-    removed = prune_images([] if everything else _tasks(path))
-    for tag in removed:
-        Console().print(tag)
-    console.print(f"removed {len(removed)} image(s)")
+    pruning = prune_images([] if everything else _tasks(path), everything=everything,
+                           dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for image in pruning.removed:  # one line each, never wrapped: tags stay greppable
+        Console().print(f"{verb} {image.tag}  {_megabytes(image.size)}  ({image.reason})",
+                        soft_wrap=True, markup=False)
+    for image in pruning.kept:
+        console.print(f"kept {image.tag}: {image.reason}", soft_wrap=True, markup=False)
+    total = sum(image.size for image in pruning.removed)
+    console.print(f"{verb} {len(pruning.removed)} image(s), {_megabytes(total)}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.3g} MB"
 
 
 @app.command("run")

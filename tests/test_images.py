@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
+import docker.errors
 import git
 import yaml
 from typer.testing import CliRunner
 
 from bashenv.cli import app
-from bashenv.images import build_base, build_images, image_tags, load_recipe, prune_images
+from bashenv.images import build_base, image_tags, load_recipe, prune_images
 from bashenv.images.build import build_task_image
 from bashenv.images.engine import client
 from bashenv.sandbox import Container, SandboxSpec
 from bashenv.sandbox.container import spec_for_task
 from bashenv.task import Task, load_task, load_tasks
 
-from .conftest import TASKS_DIR
+from .conftest import TASKS_DIR, rid
 
 
 def test_base_recipe_is_cached_by_hash():
@@ -94,25 +96,64 @@ def test_python_packages_go_into_the_environment_layer(tmp_path):
         assert box.exec(["python", "-c", "import six; print(six.__version__)"]).text == "1.16.0\n"
 
 
-def _throwaway_task(path, name: str) -> Task:
-    (path / name).mkdir()
-    (path / name / "mod.py").write_text(f"X = {uuid.uuid4().hex!r}\n")  # a new tag every run
-    spec = {"id": name, "repo": name, "problem_statement": "x",
+def _throwaway_version(path, task_id: str, version: int, env_marker: str) -> Task:
+    """The throwaway task `task_id` at `version` (its repository edited: a new task tag),
+    in an environment of its own (`env_marker`): every image it makes is this test's."""
+    (path / "repo").mkdir(exist_ok=True)
+    (path / "repo" / "mod.py").write_text(f"X = {version}\n")
+    spec = {"id": task_id, "repo": "repo", "problem_statement": "x",
+            "environment": {"env": {"BASHENV_PRUNE_TEST": env_marker}},
             "tests": {"fail_to_pass": ["tests/test_a.py::test_a"]}}
-    (path / f"{name}.task.yaml").write_text(yaml.safe_dump(spec))
-    return load_task(path / f"{name}.task.yaml")
+    (path / "task.yaml").write_text(yaml.safe_dump(spec))
+    return load_task(path / "task.yaml")
 
 
-def test_prune_removes_what_no_task_needs_but_not_images_in_use(tmp_path):
-    bundled = load_tasks(TASKS_DIR)
-    build_images(bundled)
-    used, unused = (_throwaway_task(tmp_path, n) for n in ("prune-used", "prune-unused"))
-    used_tag, unused_tag = build_task_image(used)[0].tag, build_task_image(unused)[0].tag
-    with Container(SandboxSpec(image=used_tag)):
-        removed = prune_images(bundled)
-        assert unused_tag in removed and used_tag not in removed
-    assert {t for task in bundled for t in image_tags(task)} <= {
-        tag for image in client().images.list() for tag in image.tags}
-    result = CliRunner().invoke(app, ["images", "prune", str(TASKS_DIR)])
-    assert result.exit_code == 0 and used_tag in result.output, result.output
-    assert not client().images.list(name=used_tag.split(":")[0])
+def test_prune_removes_only_older_versions_of_its_own_tasks(tmp_path):
+    """Only images of a throwaway task this test makes are ever removed: its older version;
+    a version a container uses stays; the environment only that version built on goes once
+    nothing builds on it; the current version, its environment, the base and every other
+    image on the engine stay. A dry run removes nothing."""
+    task_id, marker = f"prune-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    old_env, new_env = f"{marker}-a", f"{marker}-b"
+    versions = [_throwaway_version(tmp_path, task_id, 1, old_env)]
+    v1 = build_task_image(versions[0])[0].tag
+    versions.append(_throwaway_version(tmp_path, task_id, 2, old_env))
+    v2 = build_task_image(versions[1])[0].tag
+    current = _throwaway_version(tmp_path, task_id, 3, new_env)
+    v3 = build_task_image(current)[0].tag
+    base, env_b, _ = image_tags(current)
+    env_a = image_tags(versions[0])[1]
+    ours = [v1, v2, v3, env_a, env_b]
+    assert len(set(ours)) == 5
+    api = client().api
+    bundled_tags = {t for task in load_tasks(TASKS_DIR) for t in image_tags(task)}
+    present = {t for i in api.images() for t in (i.get("RepoTags") or [])}
+    try:
+        with Container(SandboxSpec(image=v2, run_id=rid("prune"))):
+            dry = prune_images([current], dry_run=True)
+            assert dry.tags == [v1] and dry.removed[0].size > 0
+            listed = CliRunner().invoke(app, ["images", "prune", str(tmp_path / "task.yaml"),
+                                              "--dry-run"])
+            assert listed.exit_code == 0 and v1 in listed.output and "MB" in listed.output
+            assert _exists(v1)  # the dry runs removed nothing
+            pruned = prune_images([current])
+            assert pruned.tags == [v1]  # nothing else on the engine was touched
+            kept = {image.tag: image.reason for image in pruned.kept}
+            assert "in use" in kept[v2] and "build on it" in kept[env_a]
+        again = CliRunner().invoke(app, ["images", "prune", str(tmp_path / "task.yaml")])
+        assert again.exit_code == 0, again.output
+        assert not _exists(v2) and not _exists(env_a)  # unused now: the old environment goes
+        assert all(_exists(tag) for tag in (v3, env_b, base))
+        assert all(_exists(tag) for tag in bundled_tags & present)  # other suites' images
+    finally:
+        for tag in ours:  # only this test's images, task images before their environments
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_image(tag)
+
+
+def _exists(tag: str) -> bool:
+    try:
+        client().api.inspect_image(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True

@@ -23,6 +23,7 @@ import git
 
 from bashenv.errors import ImageBuildError
 from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
+from bashenv.images.prune import Pruning, prune
 from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
 from bashenv.task.model import Task
 from bashenv.task.source import export_base_repo, file_lock, resolve_commit
@@ -264,22 +265,10 @@ def build_images(tasks: Iterable[Task]) -> dict[str, int]:
     return {task.id: build_task_image(task)[1] for task in tasks}
 
 
-def prune_images(keep: Iterable[Task] = ()) -> list[str]:
-    """Remove the bashenv images none of `keep` needs (every one when `keep` is empty) and
-    return their tags. An image a container still uses stays, and so does its parent."""
-    needed = {tag for task in keep for tag in image_tags(task)}
-    tags = [tag for image in client().images.list(filters={"label": f"{LABEL}=image"})
-            for tag in image.tags if tag not in needed]
-    removed = []
-    for tag in sorted(tags, key=_layer_order):  # children before the images they build on
-        try:
-            client().images.remove(tag)
-        except ENGINE_ERRORS as exc:
-            log.info("keeping %s: %s", tag, explain(exc))
-            continue
-        removed.append(tag)
-    return removed
-
-
-def _layer_order(tag: str) -> int:
-    return 0 if tag.startswith("bashenv/task-") else 1 if tag.startswith("bashenv/env:") else 2
+def prune_images(tasks: Iterable[Task] = (), *, everything: bool = False,
+                 dry_run: bool = False) -> Pruning:
+    """Remove the bashenv images provably stale for `tasks` (older versions of the same
+    task ids, and environments only those built on; see prune.py), or with `everything`
+    every bashenv image nothing uses or builds on. `dry_run` removes nothing and reports
+    the same lists, with sizes."""
+    return prune({task.id: image_tags(task) for task in tasks}, everything, dry_run)
