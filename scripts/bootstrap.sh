@@ -108,7 +108,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
     log "installing bashenv and its dependencies into $venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -e "$here[dev]"
+    "$venv/bin/pip" install -q --disable-pip-version-check -e "${here}[dev]"
     touch "$stamp"
 fi
 log "ready"
