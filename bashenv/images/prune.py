@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import docker.errors
+
 from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
 
 _NONE = "<none>:<none>"
@@ -133,13 +135,18 @@ def _stale_task_images(graph: _Graph, wanted: Mapping[str, tuple[str, ...]], res
                                            "not built, so no older one can be told apart"))
             continue
         built = _created(current)
+        if built is None:  # removed while we looked
+            continue
         repository = tags[-1].rsplit(":", 1)[0]
         for tag, image_id in list(graph.by_tag.items()):
             labels = graph.labels(image_id)
             if (tag.rsplit(":", 1)[0] != repository or image_id == current
                     or labels.get(LABEL) != "image" or labels.get("bashenv.task") != task_id):
                 continue
-            if _created(image_id) >= built:
+            created = _created(image_id)
+            if created is None:
+                continue
+            if created >= built:
                 result.kept.append(PrunedImage(tag, graph.own_size(image_id), "built after the "
                                                "current image (another checkout's version?)"))
                 continue
@@ -164,6 +171,10 @@ def _remove_until_done(graph: _Graph, candidates: Iterable[tuple[str, str]], dry
             if not dry_run:
                 try:
                     client().api.remove_image(tag)
+                except docker.errors.ImageNotFound:  # removed by someone else meanwhile
+                    graph.remove(tag)
+                    del pending[tag]
+                    continue
                 except ENGINE_ERRORS as exc:  # e.g. a container started on it meanwhile
                     result.kept.append(PrunedImage(tag, size, f"cannot remove: {explain(exc)}"))
                     del pending[tag]
@@ -176,10 +187,13 @@ def _remove_until_done(graph: _Graph, candidates: Iterable[tuple[str, str]], dry
             result.kept.append(PrunedImage(tag, graph.own_size(graph.by_tag[tag]), why))
 
 
-def _created(image_id: str) -> tuple[str, int]:
+def _created(image_id: str) -> tuple[str, int] | None:
     """When an image was built, to the nanosecond (the listing's whole seconds cannot order
-    two builds of one task in the same second)."""
-    raw = client().api.inspect_image(image_id)["Created"]  # 2026-11-26T10:11:12.123456789Z
+    two builds of one task in the same second); None when it no longer exists."""
+    try:
+        raw = client().api.inspect_image(image_id)["Created"]  # 2026-11-26T10:11:12.123456789Z
+    except docker.errors.ImageNotFound:
+        return None
     match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?", raw)
     if match is None:
         return raw, 0
