@@ -269,17 +269,17 @@ def gc(
     from bashenv.sandbox import collect_garbage
 
     garbage = collect_garbage(everything=everything, run_id=run_id, dry_run=dry_run)
-    out = Console()
-    for box in garbage.containers:
-        out.print(f"{box.id[:12]}  {box.run_id}  {box.state}: {box.reason}")
-    if dry_run:
-        for box in garbage.kept:
-            out.print(f"[dim]kept {box.id[:12]}  {box.run_id}  {box.state}: {box.reason}")
-        for volume in garbage.volumes:
-            out.print(f"volume {volume}")
     verb = "would remove" if dry_run else "removed"
-    out.print(f"{verb} {len(garbage.containers)} container(s) and {len(garbage.volumes)} "
-              f"volume(s); kept {len(garbage.kept)} container(s)")
+    lines = [f"{verb} {box.id[:12]}  {box.run_id}  {box.state}: {box.reason}"
+             for box in garbage.containers]
+    if dry_run:
+        lines += [f"kept {box.id[:12]}  {box.run_id}  {box.state}: {box.reason}"
+                  for box in garbage.kept]
+        lines += [f"{verb} volume {volume}" for volume in garbage.volumes]
+    for line in lines:  # one line each, never wrapped, no markup: ids stay greppable
+        Console().print(line, soft_wrap=True, markup=False)
+    Console().print(f"{verb} {len(garbage.containers)} container(s) and {len(garbage.volumes)} "
+                    f"volume(s); kept {len(garbage.kept)} container(s)")
 
 
 def main() -> None:

@@ -117,7 +117,7 @@ def _why_kept(state: str, labels: dict[str, str]) -> str:
     if state == "created":
         return "created recently: its owner may be starting it"
     if state == "running":
-        return "running, so its owner holds its switch"
+        return "its owner holds its switch"
     return f"{state}: whether its owner lives cannot be known"  # paused: the switch waits
 
 
