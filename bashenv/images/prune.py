@@ -94,11 +94,12 @@ class _Graph:
         """Untag; an image left without tags goes, with the untagged parents only it used."""
         image_id = self.by_tag.pop(tag)
         self.tags[image_id].remove(tag)
-        while image_id in self.images and not self.tags[image_id] \
-                and not self.children[image_id] and image_id not in self.in_use:
-            parent = self.images.pop(image_id).get("ParentId")
-            if parent in self.children:
-                self.children[parent].discard(image_id)
+        while not self.tags[image_id] and not self.children[image_id] \
+                and image_id not in self.in_use:
+            parent: str = self.images.pop(image_id).get("ParentId") or ""
+            if parent not in self.images:
+                break
+            self.children[parent].discard(image_id)
             image_id = parent
 
 
