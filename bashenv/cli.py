@@ -74,35 +74,29 @@ def tasks_schema() -> None:
 
 @tasks_app.command("validate")
 def tasks_validate(path: Path | None = TASKS_ARG, run_id: str | None = RUN_ID_OPT) -> None:
-    """Check the schema, then in real containers: gold patch → resolved, no change → unresolved."""
-    from bashenv.grading import Rewarder
+    """Check each task as SWE-bench does, in real containers: every FAIL_TO_PASS test fails
+    before the gold patch and passes after it, every PASS_TO_PASS test passes both times.
+    Problems are printed with their reasons; one broken task does not stop the others."""
+    from bashenv.env.bash_swe import default_tasks_dir
+    from bashenv.errors import TaskError
+    from bashenv.grading.validate import TaskReport, validate_path
     from bashenv.images import ensure_task_image
 
-    table = Table("task", "schema", "image", "gold patch", "no change", "ok")
-    failures = 0
-    for task in _tasks(path):
-        row, ok = [task.id, "ok"], True
-        try:
-            image = ensure_task_image(task)
-            row.append(image.tag)
-            rewarder = Rewarder(task, image, _run_id(run_id))
-            gold = rewarder.grade(task.gold_patch) if task.gold_patch else None
-            empty = rewarder.grade(b"")
-            row.append(gold.outcome if gold else "(no gold patch)")
-            row.append(empty.outcome)
-            ok = (gold is None or gold.resolved) and empty.outcome == "unresolved"
-            for name, verdict in (("gold", gold), ("no change", empty)):
-                if verdict and verdict.outcome in ("error", "patch_failed", "timeout"):
-                    console.print(f"[red]{task.id} ({name}): {verdict.error or verdict.log[-800:]}")
-        except BashenvError as exc:
-            row += ["-", "-", "-"]
-            console.print(f"[red]{task.id}: {exc}")
-            ok = False
-        failures += not ok
-        Console().print(f"{task.id}: {'ok' if ok else 'FAILED'}")
-        table.add_row(*row, "[green]yes" if ok else "[red]no")
+    def show(report: TaskReport) -> None:
+        for problem in report.problems:
+            console.print(f"[red]{report.task_id}: {problem}")
+        Console().print(f"{report.task_id}: {'ok' if report.ok else 'FAILED'}")
+
+    reports = validate_path(path or default_tasks_dir(), _run_id(run_id), ensure_task_image, show)
+    table = Table("task", "no change", "gold patch", "problems", "ok")
+    for r in reports:
+        table.add_row(r.task_id, r.base.outcome if r.base else "-", r.gold.outcome if r.gold else "-",
+                      str(len(r.problems)), "[green]yes" if r.ok else "[red]no")
     Console().print(table)
-    raise typer.Exit(1 if failures else 0)
+    unloadable = [p for r in reports if not r.loaded for p in r.problems]
+    if unloadable:  # the others were checked first; `main` prints this as the error
+        raise TaskError("; ".join(unloadable))
+    raise typer.Exit(1 if any(not r.ok for r in reports) else 0)
 
 
 @images_app.command("build")

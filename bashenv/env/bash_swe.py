@@ -23,7 +23,7 @@ from gymnasium import spaces
 
 from bashenv.env.spaces import UnicodeText
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
-from bashenv.grading import Rewarder, Verdict, agent_diff
+from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container
 from bashenv.sandbox.container import flush_removals, spec_for_task
@@ -267,12 +267,12 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _grade(self) -> Verdict:
         try:
             rewarder = self._rewarder()
-            diff = b""
-            if self._box is not None:
-                # Stop everything the agent left running (daemons, a fork bomb) first.
-                self._box.kill_all_but_init()
-                diff = agent_diff(self._box, rewarder.image.base_sha, self._box.spec.user)
-            return rewarder.grade(diff)
+            if self._box is None:
+                return rewarder.grade(b"")
+            # Stop everything the agent left running (daemons, a fork bomb) first; then the
+            # working tree is read from the host side (the agent's git is not used).
+            self._box.kill_all_but_init()
+            return rewarder.grade_workdir(self._box)
         except (SandboxError, DockerUnavailable) as exc:
             return Verdict(self.task.id, "error", error=str(exc), infra=True)
         except BashenvError as exc:

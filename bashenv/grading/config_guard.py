@@ -1,79 +1,58 @@
-"""Runs *inside* the grading container (python3 there, stdlib only), as root, in the repo.
+"""Runs *inside* the grading container (imported by box_scan.py; stdlib only, Python 3.8+).
 
-Reverts what the agent's diff did to test configuration, so a diff cannot make tests
-pass by configuring pytest: conftest.py, sitecustomize/usercustomize, .pth files
-(always), and pytest.ini / tox.ini / setup.cfg / pyproject.toml when their pytest
-section changed. Prints one line: BASHENV_REVERTED <json list of paths>.
-Usage: python3 config_guard.py BASE_SHA PATHS_JSON_FILE
+Which changed paths are test configuration, so that a diff cannot make tests pass by
+configuring pytest: conftest.py, sitecustomize/usercustomize, .pth files, pytest's own
+config files (always), and tox.ini / setup.cfg / pyproject.toml when their pytest section
+changed. Paths are bytes; "base" is the grader's record of the base tree (the image's seed).
 """
 
 import configparser
-import json
 import os
-import shutil
-import subprocess
-import sys
+import stat
 
 try:
     import tomllib
 except ImportError:  # Python < 3.11 in the image: any change to pyproject.toml is reverted
     tomllib = None
 
-ALWAYS = ("conftest.py", "sitecustomize.py", "usercustomize.py")
-INI_SECTIONS = {"pytest.ini": ["pytest", "tool:pytest"], "tox.ini": ["pytest"],
-                "setup.cfg": ["tool:pytest"]}
+ALWAYS = (b"conftest.py", b"sitecustomize.py", b"usercustomize.py",
+          b"pytest.ini", b".pytest.ini", b"pytest.toml", b".pytest.toml")
+INI_SECTIONS = {b"tox.ini": ["pytest"], b"setup.cfg": ["tool:pytest"]}
 
 
-def base_version(base, path):
-    done = subprocess.run(["git", "show", f"{base}:{path}"], capture_output=True)
-    return done.stdout if done.returncode == 0 else None
+def read_file(path):
+    """A regular file's bytes; None for anything else (absent, a directory, a symlink)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read() if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) else None
 
 
 def pytest_section(name, data):
+    """What pytest would read from a config file's text (None: no pytest section)."""
     if data is None:
         return None
     try:
         text = data.decode("utf-8")
-        if name == "pyproject.toml":
+        if name == b"pyproject.toml":
             if tomllib is None:
                 return text
             return tomllib.loads(text).get("tool", {}).get("pytest")
         parser = configparser.ConfigParser(interpolation=None)
         parser.read_string(text)
-        return {s: dict(parser[s]) for s in INI_SECTIONS[name] if parser.has_section(s)}
+        return {s: dict(parser[s]) for s in INI_SECTIONS[name] if parser.has_section(s)} or None
     except Exception:
         return "unparseable"
 
 
-def revert(base, path):
-    if base_version(base, path) is not None:
-        subprocess.run(["git", "checkout", "-q", base, "--", path], check=True)
-    elif os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def main():
-    base, paths_file = sys.argv[1], sys.argv[2]
-    with open(paths_file) as handle:
-        paths = json.load(handle)
-    reverted = []
-    for path in paths:
-        name = os.path.basename(path)
-        if name in ALWAYS or name.endswith(".pth"):
-            revert(base, path)
-            reverted.append(path)
-        elif name in INI_SECTIONS or name == "pyproject.toml":
-            current = None
-            if os.path.isfile(path):
-                with open(path, "rb") as handle:
-                    current = handle.read()
-            if pytest_section(name, current) != pytest_section(name, base_version(base, path)):
-                revert(base, path)
-                reverted.append(path)
-    print("BASHENV_REVERTED " + json.dumps(sorted(reverted)))
-
-
-if __name__ == "__main__":
-    main()
+def is_test_config(rel, work, seed):
+    """Whether the change at `rel` (relative bytes path) configures the test run."""
+    name = os.path.basename(rel)
+    if name in ALWAYS or name.endswith(b".pth"):
+        return True
+    if name in INI_SECTIONS or name == b"pyproject.toml":
+        now = read_file(os.path.join(work, rel))
+        return pytest_section(name, now) != pytest_section(name, read_file(os.path.join(seed, rel)))
+    return False

@@ -1,11 +1,13 @@
-"""The agent's diff: taken out of its container, and read for the paths it touches."""
+"""Reading a diff's text for the paths it touches.
+
+Used for the task's own (trusted) test patch and for audit. The grader never decides
+anything about an agent's change from its diff text: it compares files after applying
+(box_scan.py), so diff headers shaped by the agent's git config cannot mislead it.
+"""
 
 from __future__ import annotations
 
 import re
-
-from bashenv.errors import SandboxError
-from bashenv.sandbox.container import Container
 
 _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
@@ -86,19 +88,3 @@ def changed_paths(diff: str | bytes) -> set[str]:
         elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
             paths.add(unquote_path(line.split(" ", 2)[2].rstrip("\r")))
     return {p for p in paths if p}
-
-
-def agent_diff(box: Container, base_sha: str, user: str = "") -> bytes:
-    """All changes in the agent's repository against the base commit, new files included."""
-    # A private index, hooks off: the agent's own git state is not trusted or disturbed.
-    script = (
-        "export GIT_INDEX_FILE=$(mktemp) && cp .git/index \"$GIT_INDEX_FILE\" 2>/dev/null; "
-        "git -c core.hooksPath=/dev/null add -A . >/dev/null 2>&1; "
-        f"git -c core.hooksPath=/dev/null diff --cached --binary --no-color --no-ext-diff {base_sha}; "
-        "rc=$?; rm -f \"$GIT_INDEX_FILE\"; exit $rc"
-    )
-    result = box.exec(["bash", "-c", script], user=user, timeout=120)
-    if result.exit_code != 0:
-        raise SandboxError(f"cannot take the agent's diff (git exited {result.exit_code}): "
-                           f"{result.text[-500:]}")
-    return result.output

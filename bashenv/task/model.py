@@ -85,6 +85,10 @@ class HiddenTests(_Strict):
     protect_config: bool = Field(
         True, description="Revert the diff's changes to test configuration (conftest.py, "
         "pytest sections of pytest.ini/tox.ini/setup.cfg/pyproject.toml, sitecustomize, .pth).")
+    allow_compiled_extensions: bool = Field(
+        False, description="Keep compiled extension modules (.so, .pyd) the diff adds or "
+        "changes; by default the grader removes them (Python would import them in place of "
+        "the reviewed source).")
 
     @field_validator("files")
     @classmethod

@@ -1,0 +1,262 @@
+"""Runs *inside* the grading container as root: `python3 -I -S box_scan.py prepare|finish JOB`.
+
+stdlib only, Python 3.8+. `-I -S`: nothing from the repository, the user site or `.pth`
+files loads into this root process.
+
+prepare (after the agent's change is in the workdir, before the hidden tests):
+  1. compares the workdir with the grader's record of the base tree (the image's read-only
+     seed copy) byte by byte: paths are bytes, every file counts (ignored by git or not);
+  2. restores what the hidden tests own, making sure no symlink leads out of the repo;
+  3. reverts or removes what pytest or the interpreter would load implicitly: test
+     configuration, bytecode, compiled extensions (unless the task allows them), package
+     metadata (dist-info, egg-info, egg-link, __editable__ finders), `.gitattributes`, and
+     new modules that would shadow the standard library or an installed package;
+  4. asks the test interpreter, as the unprivileged user, which pytest plugins its
+     environment installs (they are loaded with -p: entry-point autoload is off);
+  writes <grade>/private/prepared.json (root only) and <grade>/py/pargs.
+finish (after the tests, once every process of the test user is dead): copies the report
+  (never through a symlink), keeps head and tail of the log, writes result.json.
+"""
+
+import filecmp
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import config_guard
+
+COMPILED = (b".pyc", b".pyo")
+EXTENSIONS = (b".so", b".pyd")
+METADATA_DIRS = (b".dist-info", b".egg-info")
+ALWAYS_PROTECTED = {"pytest", "_pytest", "pluggy", "py", "conftest", "_bashenv_grader"}
+LOG_HEAD, LOG_TAIL, REPORT_CAP = 8 << 10, 64 << 10, 64 << 20
+PLUGIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+PROBE = r"""
+import json, os, sys
+work = os.path.realpath(sys.argv[1])
+def outside(p):
+    p = os.path.realpath(p or ".")
+    return p != work and not p.startswith(work + os.sep)
+paths = [p for p in sys.path if p and os.path.isdir(p) and outside(p)]
+names = set(sys.builtin_module_names) | set(getattr(sys, "stdlib_module_names", ()))
+for d in paths:
+    for entry in os.listdir(d):
+        names.add(entry.split(".", 1)[0])
+plugins = []
+try:
+    from importlib import metadata
+    for dist in metadata.distributions(path=paths):
+        plugins += [ep.value.split(":")[0] for ep in dist.entry_points if ep.group == "pytest11"]
+except Exception:
+    pass
+print(json.dumps({"names": sorted(n for n in names if n), "plugins": sorted(set(plugins))}))
+"""
+
+
+def walk(root):
+    """Relative bytes path -> (kind, executable, size) below `root`; the top `.git` is
+    not part of the tree. Symlinks are listed, never followed."""
+    found = {}
+    for top, dirs, files in os.walk(root):
+        rel_top = os.path.relpath(top, root)
+        if rel_top == b".":
+            rel_top = b""
+            dirs[:] = [d for d in dirs if d != b".git"]
+        for name in dirs + files:
+            rel = os.path.join(rel_top, name)
+            st = os.lstat(os.path.join(root, rel))
+            kind = ("l" if stat.S_ISLNK(st.st_mode) else "d" if stat.S_ISDIR(st.st_mode)
+                    else "f" if stat.S_ISREG(st.st_mode) else "o")
+            found[rel] = (kind, kind == "f" and bool(st.st_mode & 0o111), st.st_size)
+    return found
+
+
+def changed_paths(work, seed):
+    """Every path whose type, executable bit, link target or bytes differ from the seed
+    (directories only when a file or link stands where one was, or the other way)."""
+    now, base = walk(work), walk(seed)
+    changed = []
+    for rel in now.keys() | base.keys():
+        a, b = now.get(rel), base.get(rel)
+        if (a or b)[0] == "d" and (a is None or b is None or a[0] == b[0]):
+            continue  # a directory's files speak for it
+        if a is None or b is None or a[:2] != b[:2] or a[0] == "o":
+            changed.append(rel)
+        elif a[0] == "l":
+            if os.readlink(os.path.join(work, rel)) != os.readlink(os.path.join(seed, rel)):
+                changed.append(rel)
+        elif a[2] != b[2] or not filecmp.cmp(os.path.join(work, rel), os.path.join(seed, rel),
+                                             shallow=False):
+            changed.append(rel)
+    return sorted(changed)
+
+
+def fix_parents(work, rel):
+    """Make every directory above `rel` a real directory: a symlink or file standing in
+    for one is removed, so that nothing written there can land outside the repository."""
+    current = work
+    for part in rel.split(b"/")[:-1]:
+        current = os.path.join(current, part)
+        if os.path.islink(current) or (os.path.lexists(current) and not os.path.isdir(current)):
+            os.unlink(current)
+        if not os.path.lexists(current):
+            os.mkdir(current, 0o755)
+
+
+def remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def revert(work, seed, rel):
+    """`rel` back to its seed version, or gone when the seed has none."""
+    import shutil
+    fix_parents(work, rel)
+    target, source = os.path.join(work, rel), os.path.join(seed, rel)
+    remove(target)
+    if os.path.islink(source):
+        os.symlink(os.readlink(source), target)
+    elif os.path.isdir(source):
+        shutil.copytree(source, target, symlinks=True)
+    elif os.path.lexists(source):
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def module_name(part, last):
+    """The top-level module a path component would be imported as (None: not importable)."""
+    if not last:
+        return part.decode("utf-8", "surrogateescape")
+    if part.endswith(b".py") or part.endswith(COMPILED) or part.endswith(EXTENSIONS):
+        return part.split(b".", 1)[0].decode("utf-8", "surrogateescape")
+    return None
+
+
+def shadowing(work, seed, rel, protected):
+    """The added path (file or package directory) through which `rel` would shadow a
+    protected module: a new top-level module in the repository root or in any directory
+    without __init__.py (pytest puts such test directories first on sys.path)."""
+    parts = rel.split(b"/")
+    for k in range(len(parts)):
+        where = b"/".join(parts[:k])
+        if k and os.path.isfile(os.path.join(work, where, b"__init__.py")):
+            continue
+        candidate = os.path.join(where, parts[k]) if where else parts[k]
+        if module_name(parts[k], k == len(parts) - 1) in protected \
+                and not os.path.lexists(os.path.join(seed, candidate)):
+            return candidate
+    return None
+
+
+def implicit_load(rel, job):
+    """Why the interpreter or pytest would load `rel` without anyone importing it, and
+    which path to revert for it (None: an ordinary file)."""
+    parts = rel.split(b"/")
+    name = parts[-1]
+    if b"__pycache__" in parts or name.endswith(COMPILED):
+        return "bytecode", rel
+    if name.endswith(EXTENSIONS) and not job.get("allow_extensions"):
+        return "bytecode", rel
+    for i, part in enumerate(parts):
+        if part.endswith(METADATA_DIRS):
+            return "config", b"/".join(parts[:i + 1])
+    if name.endswith(b".egg-link") or name.startswith(b"__editable__") or name == b".gitattributes":
+        return "config", rel
+    return None
+
+
+def probe(job):
+    user = job["user"]
+    cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups",
+           "python3", "-I", "-c", PROBE, job["workdir"]]
+    done = subprocess.run(cmd, cwd="/", capture_output=True, timeout=60)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode("utf-8", "replace")[-2000:])
+        raise SystemExit("the test interpreter could not be probed")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # a .pth may print first
+
+
+def prepare(job):
+    work, seed = os.fsencode(job["workdir"]), os.fsencode(job["seed"])
+    changed = changed_paths(work, seed)
+    around = set(changed)  # changed paths and every directory above them
+    for rel in changed:
+        parts = rel.split(b"/")
+        around.update(b"/".join(parts[:i]) for i in range(1, len(parts)))
+    touched, reverted, bytecode = [], set(), set()
+    for rel in map(os.fsencode, job["owned"]):
+        fix_parents(work, rel)
+        if rel in around:
+            touched.append(rel)
+            revert(work, seed, rel)
+    found = job.get("probe") or probe(job)
+    protected = set(found["names"]) | ALWAYS_PROTECTED
+    for rel in changed:
+        if not os.path.lexists(os.path.join(work, rel)) and not os.path.lexists(os.path.join(seed, rel)):
+            continue  # already gone with a reverted directory
+        if rel in touched or any(rel == d or rel.startswith(d + b"/") for d in reverted | bytecode):
+            continue
+        hit = implicit_load(rel, job)
+        if hit is None and job["protect_config"] and config_guard.is_test_config(rel, work, seed):
+            hit = ("config", rel)
+        if hit is None:
+            shadow = shadowing(work, seed, rel, protected)
+            hit = ("config", shadow) if shadow else None
+        if hit is not None:
+            revert(work, seed, hit[1])
+            (bytecode if hit[0] == "bytecode" else reverted).add(hit[1])
+    plugins = [p for p in found["plugins"] if PLUGIN_NAME.match(p)]
+    with open(os.path.join(job["grade_dir"], "py", "pargs"), "w") as handle:
+        handle.write(" ".join("-p " + p for p in plugins))
+    decode = os.fsdecode
+    write_private(job, "prepared.json", {
+        "changed": [decode(p) for p in changed], "touched": [decode(p) for p in touched],
+        "reverted": sorted(decode(p) for p in reverted),
+        "bytecode": sorted(decode(p) for p in bytecode),
+        "probe": None if job.get("probe") else found})
+
+
+def write_private(job, name, data):
+    with open(os.path.join(job["grade_dir"], "private", name), "w") as handle:
+        json.dump(data, handle)
+
+
+def finish(job, rc, start, end):
+    private = os.path.join(job["grade_dir"], "private")
+    log_path = os.path.join(private, "test.log")
+    with open(log_path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        head = handle.read(LOG_HEAD)
+        handle.seek(max(len(head), size - LOG_TAIL))
+        tail = handle.read(LOG_TAIL)
+    os.unlink(log_path)  # frees the space a flood of output may have taken
+    cut = size - len(head) - len(tail)
+    with open(os.path.join(private, "log.txt"), "wb") as handle:
+        handle.write(head + (b"\n[... %d bytes of test output cut ...]\n" % cut if cut else b"")
+                     + tail)
+    report = config_guard.read_file(os.path.join(job["grade_dir"], "out", "report.xml"))
+    if report is not None and len(report) <= REPORT_CAP:
+        with open(os.path.join(private, "report.xml"), "wb") as handle:
+            handle.write(report)
+    started = os.path.lexists(os.path.join(job["grade_dir"], "out", "started"))
+    write_private(job, "result.json", {"rc": int(rc), "start": float(start), "end": float(end),
+                                       "started": started})
+
+
+def main():
+    with open(sys.argv[2]) as handle:
+        job = json.load(handle)
+    if sys.argv[1] == "prepare":
+        prepare(job)
+    else:
+        finish(job, *sys.argv[3:6])
+
+
+if __name__ == "__main__":
+    main()
