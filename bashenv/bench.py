@@ -20,9 +20,9 @@ from typing import Any
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
 from bashenv.images import build_images, client, ensure_task_image
-from bashenv.images.engine import ENGINE_ERRORS
 from bashenv.sandbox import PROCESS_RUN_ID, Container, SandboxSpec
 from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox.engine import ENGINE_ERRORS
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task import Task
 

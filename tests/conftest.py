@@ -15,7 +15,7 @@ SUITE_RUN_ID = os.environ.setdefault("BASHENV_RUN_ID", f"pytest-{uuid.uuid4().he
 
 import pytest  # noqa: E402  (BASHENV_RUN_ID must be set before bashenv is imported)
 
-from bashenv.images import engine  # noqa: E402
+from bashenv.sandbox import engine  # noqa: E402
 from bashenv.task import Task, load_tasks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def no_leaked_containers():
     """After the suite, none of the containers or volumes it started may exist. Only checked
     when the engine was used; never touches what other jobs on the engine own."""
     yield
-    if engine._client is None:
+    if not engine.engine_used():
         return
     from bashenv.sandbox.container import flush_removals
     from bashenv.sandbox.pool import close_all_pools

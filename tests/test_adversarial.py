@@ -10,8 +10,8 @@ import pytest
 
 from bashenv.agents import heredoc_write
 from bashenv.env import BashSWEEnv
-from bashenv.images.engine import LABEL, client
 from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox.engine import LABEL, client
 
 from .conftest import rid
 

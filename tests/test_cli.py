@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typer.testing import CliRunner
 
 from bashenv.cli import app
-from bashenv.images.engine import LABEL, client
+from bashenv.sandbox.engine import LABEL, client
 from bashenv.sandbox.lifecycle import DEADMAN_LABEL
 
 from .conftest import TASKS_DIR, rid

@@ -12,8 +12,8 @@ from gymnasium.utils.env_checker import check_env
 import bashenv  # noqa: F401  (registers BashSWE-v0)
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
-from bashenv.images.engine import LABEL, client
 from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox.engine import LABEL, client
 
 from .conftest import TASKS_DIR, rid
 

@@ -19,8 +19,8 @@ from bashenv.env import BashSWEEnv
 from bashenv.errors import ImageBuildError
 from bashenv.images import image_tags
 from bashenv.images.build import build_task_image
-from bashenv.images.engine import LABEL, client
 from bashenv.runner import INFRA_ERROR, ResultsFile, run_benchmark
+from bashenv.sandbox.engine import LABEL, client
 from bashenv.task import load_task, load_tasks
 
 from .conftest import ROOT, TASKS_DIR, rid

@@ -11,7 +11,7 @@ import pytest
 
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
-from bashenv.images.engine import client
+from bashenv.sandbox.engine import client
 
 from .conftest import rid
 

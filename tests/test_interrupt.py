@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bashenv.images.engine import client
+from bashenv.sandbox.engine import client
 
 from .conftest import TASKS_DIR
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from bashenv.images.engine import LABEL, client
 from bashenv.sandbox import Container, SandboxSpec
+from bashenv.sandbox.engine import LABEL, client
 from bashenv.sandbox.lifecycle import DEADMAN_LABEL, OWNER_LABEL
 
 from .conftest import TASKS_DIR, rid

@@ -6,8 +6,8 @@ import pytest
 
 from bashenv.env import BashSWEEnv
 from bashenv.grading import Rewarder
-from bashenv.images.engine import client
 from bashenv.sandbox.container import spec_for_task
+from bashenv.sandbox.engine import client
 
 from .conftest import rid
 

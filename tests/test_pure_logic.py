@@ -239,3 +239,19 @@ def test_changed_paths_does_not_read_hunk_lines_as_headers():
             " \\ tail\n\\ No newline at end of file\n"
             "--- a/sql.txt\n+++ b/sql.txt\n@@ -1 +1,2 @@\n--- a comment\n+++ b/conftest.py\n+x\n")
     assert changed_paths(diff) == {"notes.txt", "sql.txt"}
+
+
+def test_missing_engine_gives_a_clear_error_and_tasks_list_needs_none(tmp_path):
+    """No engine behind DOCKER_HOST: the first engine call says what to do; listing tasks
+    never contacts the engine at all."""
+    import os
+    import sys
+
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock", "COLUMNS": "250"}
+    probe = "from bashenv.sandbox.engine import client; client()"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "DockerUnavailable: No Docker engine answers" in done.stderr
+    assert "apt-get install docker.io" in done.stderr
+    listed = subprocess.run([sys.executable, "-m", "bashenv.cli", "tasks", "list"], env=env,
+                            capture_output=True, text=True)
+    assert listed.returncode == 0 and "textkit-truncate-width" in listed.stdout, listed.stderr

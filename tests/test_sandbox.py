@@ -11,10 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bashenv.cli import app
-from bashenv.errors import DockerUnavailable, SandboxError
-from bashenv.images import engine
-from bashenv.images.engine import LABEL, client
+from bashenv.errors import SandboxError
 from bashenv.sandbox import BashSession, Container, SandboxSpec, collect_garbage
+from bashenv.sandbox.engine import LABEL, client
 from bashenv.sandbox.lifecycle import DEADMAN_LABEL, OWNER_LABEL, owner_token
 
 from .conftest import rid
@@ -115,13 +114,6 @@ def test_a_process_cleans_up_only_what_it_made(base_image):
         for box in (lost, foreign):
             with contextlib.suppress(docker.errors.NotFound):
                 api.remove_container(box["Id"], force=True)
-
-
-def test_missing_engine_gives_clear_error(monkeypatch):
-    monkeypatch.setattr(engine, "_client", None)
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    with pytest.raises(DockerUnavailable, match="No Docker engine answers.*bootstrap"):
-        engine.client()
 
 
 def test_state_persists_between_commands(shell):

@@ -13,8 +13,8 @@ import bashenv  # noqa: F401
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
 from bashenv.grading import Rewarder
-from bashenv.images.engine import LABEL, client
 from bashenv.sandbox import SandboxSpec
+from bashenv.sandbox.engine import LABEL, client
 from bashenv.sandbox.pool import WarmPool
 
 from .conftest import TASKS_DIR, rid

@@ -17,7 +17,7 @@ import yaml
 
 from bashenv.grading import Rewarder
 from bashenv.images import ensure_task_image, image_tags
-from bashenv.images.engine import client
+from bashenv.sandbox.engine import client
 from bashenv.task import load_task
 
 from .conftest import TASKS_DIR, rid

@@ -25,9 +25,10 @@ from bashenv.env.spaces import UnicodeText
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
-from bashenv.sandbox import PROCESS_RUN_ID, BashSession, CommandResult, Container
-from bashenv.sandbox.container import flush_removals, spec_for_task
+from bashenv.sandbox import PROCESS_RUN_ID, Backend, BashSession, CommandResult, Sandbox, get_backend
+from bashenv.sandbox.container import spec_for_task
 from bashenv.sandbox.pool import WarmPool, shared_pool
+from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.task import SUBMIT, Task, load_tasks
 
 MAX_ACTION_CHARS = 1_000_000
@@ -36,20 +37,15 @@ MAX_STEPS = 100_000
 T = TypeVar("T")
 
 
-_BLOCKING = ThreadPoolExecutor(max_workers=64, thread_name_prefix="bashenv-async")
-
-
-def _new_executor_after_fork() -> None:
-    global _BLOCKING
-    _BLOCKING = ThreadPoolExecutor(max_workers=64, thread_name_prefix="bashenv-async")
-
-
-os.register_at_fork(after_in_child=_new_executor_after_fork)
+def _blocking_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=64, thread_name_prefix="bashenv-async")
 
 
 async def _in_thread(fn: Callable[[], T]) -> T:
-    """Run blocking Docker work off the event loop (a pool sized for many episodes)."""
-    return await asyncio.get_running_loop().run_in_executor(_BLOCKING, fn)
+    """Run blocking sandbox work off the event loop (a pool sized for many episodes, one
+    per process: a runtime part, so a forked worker gets its own)."""
+    executor = process_runtime().part("async-executor", _blocking_executor)
+    return await asyncio.get_running_loop().run_in_executor(executor, fn)
 
 
 def default_tasks_dir() -> Path:
@@ -83,7 +79,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                  grade_on_truncation: bool = True, max_steps: int | None = None,
                  command_timeout: float | None = None, episode_timeout: float | None = None,
                  run_id: str = PROCESS_RUN_ID, warm_pool: int | WarmPool = 0,
-                 runtime: str | None = None) -> None:
+                 runtime: str | None = None, backend: str | Backend | None = None) -> None:
         self.tasks = _resolve_tasks(tasks)
         if not self.tasks:
             raise BashenvError("BashSWEEnv needs at least one task")
@@ -93,6 +89,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self.grade_on_truncation = grade_on_truncation
         self.run_id = run_id
         self.runtime = runtime  # e.g. "runsc": overrides the tasks' sandbox.runtime
+        self.backend = get_backend(backend)  # where sandboxes run: "docker", "module:Class"
         self.pool = shared_pool(warm_pool) if isinstance(warm_pool, int) else warm_pool
         self._overrides = {"max_steps": max_steps, "command_timeout": command_timeout,
                            "episode_timeout": episode_timeout}
@@ -108,7 +105,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self.task: Task = self.tasks[0]
         self._images: dict[str, TaskImage] = {}
         self._rewarders: dict[str, Rewarder] = {}
-        self._box: Container | None = None
+        self._box: Sandbox | None = None
         self._shell: BashSession | None = None
         self._transcript: list[str] = []
         self._steps = 0
@@ -169,7 +166,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
 
     def close(self) -> None:
         self._close_sandbox()
-        flush_removals()
+        self.backend.flush()
         super().close()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -246,7 +243,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             if self.pool is not None:
                 self._box, self._shell = self.pool.acquire_with_shell(spec)
             else:
-                self._box = Container(spec)
+                self._box = self.backend.start(spec)
                 self._shell = BashSession(self._box)
             self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()

@@ -8,8 +8,8 @@ from bashenv.images.build import (
     image_tags,
     prune_images,
 )
-from bashenv.images.engine import LABEL, client
 from bashenv.images.recipes import BaseRecipe, load_recipe
+from bashenv.sandbox.engine import LABEL, client
 
 __all__ = [
     "LABEL", "BaseRecipe", "TaskImage", "build_base", "build_images", "client",

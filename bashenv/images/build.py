@@ -22,9 +22,9 @@ import docker.errors
 import git
 
 from bashenv.errors import ImageBuildError
-from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.images.prune import Pruning, prune
 from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
+from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.task.model import Task
 from bashenv.task.source import export_base_repo, file_lock, resolve_commit
 

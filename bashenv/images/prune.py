@@ -27,7 +27,7 @@ from typing import Any
 
 import docker.errors
 
-from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
+from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 
 _NONE = "<none>:<none>"
 

@@ -14,21 +14,19 @@ from typing import Any
 from bashenv.agents import Agent
 from bashenv.env import BashSWEEnv
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
-from bashenv.images.engine import wait_for_engine
 from bashenv.runner.results import INFRA_ERROR, ResultsFile
-from bashenv.sandbox import PROCESS_RUN_ID
-from bashenv.sandbox.container import REGISTRY
-from bashenv.sandbox.gc import collect_garbage
+from bashenv.sandbox import PROCESS_RUN_ID, Backend, get_backend
 from bashenv.task import Task
 
 ENGINE_WAIT = 300.0  # seconds to wait for a restarting engine before giving up
 
 
 def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
-                stop: threading.Event | None = None) -> dict[str, Any]:
+                stop: threading.Event | None = None,
+                backend: str | Backend | None = None) -> dict[str, Any]:
     """One episode to its end; returns the JSON-ready record."""
     started = time.monotonic()
-    env = BashSWEEnv(task, run_id=run_id)
+    env = BashSWEEnv(task, run_id=run_id, backend=backend)
     record: dict[str, Any] = {"task_id": task.id, "agent": agent.name}
     try:
         obs, _ = env.reset()
@@ -65,7 +63,8 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
 
 def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: Path, *,
                   workers: int = 2, run_id: str | None = None, infra_retries: int = 1,
-                  on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+                  on_done: Callable[[dict[str, Any]], None] | None = None,
+                  backend: str | Backend | None = None) -> list[dict[str, Any]]:
     """Run every task not already in `results`; returns all records (old and new).
 
     An episode that fails for infrastructure reasons (a killed container, a restarting
@@ -74,6 +73,7 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
     record is written, and the exception propagates; a re-run resumes.
     """
     run_id = run_id or f"{PROCESS_RUN_ID}-{uuid.uuid4().hex[:6]}"
+    sandboxes = get_backend(backend)
     store = ResultsFile(results)
     agent_name = make_agent().name
     done_ids = store.finished(agent_name)
@@ -84,10 +84,10 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
         record: dict[str, Any] | None = None
         earlier: list[str] = []
         for attempt in range(1 + infra_retries):
-            if not wait_for_engine(ENGINE_WAIT):  # a restarting engine: wait, then go on
+            if not sandboxes.wait_until_ready(ENGINE_WAIT):  # a restarting engine: wait
                 break
-            REGISTRY.remove_stragglers()  # containers the engine could not remove while down
-            record = run_episode(task, make_agent(), run_id, stop)
+            sandboxes.retry_removals()  # sandboxes that could not be removed while it was down
+            record = run_episode(task, make_agent(), run_id, stop, sandboxes)
             record.update(attempts=attempt + 1, infra_errors=earlier)
             if record["outcome"] != INFRA_ERROR or stop.is_set():
                 break
@@ -113,9 +113,9 @@ def run_benchmark(tasks: list[Task], make_agent: Callable[[], Agent], results: P
     except BaseException:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        REGISTRY.remove_all()  # running episodes fail fast; nothing is recorded for them
+        sandboxes.remove_all()  # running episodes fail fast; nothing is recorded for them
         raise
     pool.shutdown(wait=True)
-    collect_garbage(run_id=run_id)  # containers whose creation answer was lost, if any
+    sandboxes.collect(run_id)  # sandboxes whose creation answer was lost, if any
     wanted = {t.id for t in tasks}
     return [r for task_id, r in sorted(store.latest(agent_name).items()) if task_id in wanted]

@@ -13,8 +13,6 @@ import os
 import signal
 import tarfile
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,50 +21,22 @@ import docker.types
 from docker.models.containers import Container as DockerContainer
 
 from bashenv.errors import SandboxError
-from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR
-from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
-from bashenv.sandbox.lifecycle import REGISTRY as REGISTRY
+from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.sandbox.lifecycle import (
     DeadmanSwitch,
     deadman_options,
     deadman_pid,
     exit_note,
     owner_labels,
+    registry,
     remove_later,
 )
 from bashenv.sandbox.lifecycle import flush_removals as flush_removals
-from bashenv.task.model import Task
+from bashenv.sandbox.output import ExecFrames
+from bashenv.sandbox.spec import AGENT_UID, AGENT_USER, PROCESS_RUN_ID, SEED_DIR, ExecResult, SandboxSpec
+from bashenv.task.model import Task  # TODO(seam): spec_for_task moves out of the sandbox room
 
 log = logging.getLogger("bashenv.sandbox")
-# BASHENV_RUN_ID names a job (a CI run, a training job) across its processes.
-PROCESS_RUN_ID = os.environ.get("BASHENV_RUN_ID") or f"run-{uuid.uuid4().hex[:10]}"
-
-
-@dataclass(frozen=True)
-class SandboxSpec:
-    """Where and how a sandbox runs: image and resource limits. Network is off unless asked."""
-
-    image: str
-    workdir: str = "/repo"
-    memory: str = "2g"
-    cpus: float = 1.0
-    pids: int = 512
-    network: bool = False
-    runtime: str | None = None
-    run_id: str = PROCESS_RUN_ID
-    labels: dict[str, str] = field(default_factory=dict)
-    cap_add: tuple[str, ...] = ()  # every capability is dropped; these are given back
-    user: str = ""  # who the shell runs as ("" = the image's user)
-    file_size_mb: int = 1024  # RLIMIT_FSIZE for every process in the box
-    disk_mb: int | None = None  # writable space of workdir (tmpfs); None: writable rootfs
-    seed: str | None = None  # a directory in the image copied into workdir at start
-    scratch: str | None = None  # a host-reachable writable directory (for put/get_files)
-
-    def key(self) -> tuple[object, ...]:
-        """A hashable identity: specs with equal keys make interchangeable containers."""
-        return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
-                self.runtime, self.run_id, tuple(sorted(self.labels.items())), self.cap_add,
-                self.user, self.file_size_mb, self.disk_mb, self.seed, self.scratch)
 
 
 def spec_for_task(task: Task, image: str, role: str, run_id: str = PROCESS_RUN_ID,
@@ -82,16 +52,6 @@ def spec_for_task(task: Task, image: str, role: str, run_id: str = PROCESS_RUN_I
         "labels": {"bashenv.role": role, "bashenv.task": task.id},
     }
     return SandboxSpec(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    output: bytes
-
-    @property
-    def text(self) -> str:
-        return self.output.decode("utf-8", errors="replace")
 
 
 class Container:
@@ -129,7 +89,7 @@ class Container:
         self._removed = False
         self.removal_failed = False
         self._switch: DeadmanSwitch | None = None
-        REGISTRY.add(self)  # from here on, it is removed whatever happens
+        registry().add(self)  # from here on, it is removed whatever happens
         try:
             # Held before the start: there is no moment in which it runs without an owner.
             self._switch = DeadmanSwitch(self.id)
@@ -159,6 +119,33 @@ class Container:
             reason = self.why_dead() or explain(exc)
             raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
         return ExecResult(code if code is not None else -1, out or b"")
+
+    def open_stream(self, cmd: list[str], *, user: str = "", workdir: str | None = None,
+                    environment: dict[str, str] | None = None) -> DockerStream:
+        """A process attached through the API socket, on pipes (no tty): its stdin, and its
+        stdout and stderr as Docker's multiplexed frames, which `DockerStream.decode` undoes."""
+        api = client().api
+        try:
+            exec_id = api.exec_create(self.id, cmd, stdin=True, tty=False, environment=environment,
+                                      workdir=workdir or self.spec.workdir, user=user)["Id"]
+            sock = api.exec_start(exec_id, tty=False, socket=True)
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot start a process in {self.id[:12]}: "
+                               f"{self.why_dead() or explain(exc)}") from None
+        return DockerStream(exec_id, sock)
+
+    def freeze(self) -> None:
+        """Pause every process (the cgroup freezer): nothing runs until `thaw`."""
+        try:
+            client().api.pause(self.id)
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot freeze {self.id[:12]}: {self.why_dead() or explain(exc)}") from None
+
+    def thaw(self) -> None:
+        try:
+            client().api.unpause(self.id)
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot thaw {self.id[:12]}: {self.why_dead() or explain(exc)}") from None
 
     def put_files(self, files: dict[str, bytes], root: str = "/", mode: int = 0o644) -> None:
         """Write files at absolute paths below `root` (parents created) in one API call.
@@ -278,13 +265,42 @@ class Container:
         if self.removal_failed:
             return
         self._removed = True
-        REGISTRY.discard(self)
+        registry().discard(self)
 
     def __enter__(self) -> Container:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.remove()
+
+
+class DockerStream:
+    """The Docker end of `Stream`: a non-blocking exec socket carrying framed output."""
+
+    def __init__(self, exec_id: str, sock: Any) -> None:
+        self._exec_id = exec_id
+        self._sock = sock  # must stay referenced: dropping it closes the connection
+        raw = getattr(sock, "_sock", sock)
+        raw.setblocking(False)  # readers wait with select or the event loop, never in read()
+        self._fd = raw.fileno()
+        self._frames = ExecFrames()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def decode(self, data: bytes) -> bytes:
+        return self._frames.feed(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    def exit_code(self) -> int:
+        try:
+            code = client().api.exec_inspect(self._exec_id)["ExitCode"]
+        except ENGINE_ERRORS:
+            return -1
+        return code if code is not None else -1
 
 
 def _tmpfs_volume(target: str, size_mb: int, uid: int, run_id: str) -> docker.types.Mount:

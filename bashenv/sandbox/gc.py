@@ -30,7 +30,7 @@ from typing import Any
 
 import docker.errors
 
-from bashenv.images.engine import ENGINE_ERRORS, LABEL, client, explain
+from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.sandbox.lifecycle import DEADMAN_LABEL, OWNER_LABEL
 
 CREATED_GRACE = 600.0  # seconds; well beyond two API calls at the client's 120 s timeout

@@ -20,7 +20,6 @@ containers to remove at exit and the background remover.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import socket
@@ -32,7 +31,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bashenv.images.engine import ENGINE_ERRORS, LABEL, client
+from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client
+from bashenv.sandbox.runtime import runtime
 
 if TYPE_CHECKING:
     from bashenv.sandbox.container import Container
@@ -43,22 +43,17 @@ DEADMAN_LABEL = "bashenv.deadman"  # value "stdin": this container dies with its
 OWNER_LABEL = "bashenv.owner"  # a random token per process: which process owns a container
 
 
-class _Owner:
-    """This process's owner token; a forked child gets a new one, so it never mistakes
-    its parent's containers for its own (pids and host names can repeat across pid
-    namespaces; the token cannot)."""
-
-    token = uuid.uuid4().hex
-
-
 def owner_token() -> str:
-    return _Owner.token
+    """This process's owner token; a forked child gets a new one (its runtime is new), so
+    it never mistakes its parent's containers for its own (pids and host names can repeat
+    across pid namespaces; the token cannot)."""
+    return runtime().part("owner-token", lambda: uuid.uuid4().hex)
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
     """Labels of a container this process owns. Pid and host are for people reading
     `docker ps`; nothing decides on them."""
-    return {LABEL: run_id, OWNER_LABEL: _Owner.token, DEADMAN_LABEL: "stdin",
+    return {LABEL: run_id, OWNER_LABEL: owner_token(), DEADMAN_LABEL: "stdin",
             "bashenv.pid": str(os.getpid()), "bashenv.host": socket.gethostname()}
 
 
@@ -67,8 +62,21 @@ def deadman_options() -> dict[str, Any]:
     return {"command": DEADMAN_COMMAND, "init": True, "stdin_open": True, "auto_remove": True}
 
 
-_SWITCHES: weakref.WeakSet[DeadmanSwitch] = weakref.WeakSet()
-_SWITCHES_LOCK = threading.Lock()
+class _Switches:
+    """The switches this process holds (a runtime part): a forked child closes its copies."""
+
+    def __init__(self) -> None:
+        self.live: weakref.WeakSet[DeadmanSwitch] = weakref.WeakSet()
+        self.lock = threading.Lock()
+
+    def forget_in_child(self) -> None:
+        with contextlib.suppress(RuntimeError):  # a set changing under us: forget what we can
+            for switch in list(self.live):
+                switch._forget_in_child()
+
+
+def _switches() -> _Switches:
+    return runtime().part("deadman-switches", _Switches)
 
 
 class DeadmanSwitch:
@@ -80,8 +88,9 @@ class DeadmanSwitch:
         # The socket object must stay referenced: dropping it would close the stream.
         self._stream: Any = client().api.attach_socket(
             container_id, params={"stdin": 1, "stream": 1})
-        with _SWITCHES_LOCK:
-            _SWITCHES.add(self)
+        switches = _switches()
+        with switches.lock:
+            switches.live.add(self)
 
     def _raw(self) -> socket.socket | None:
         raw = getattr(self._stream, "_sock", self._stream)
@@ -155,7 +164,6 @@ class _Registry:
     def __init__(self) -> None:
         self._live: dict[str, Container] = {}
         self._lock = threading.Lock()
-        atexit.register(self.at_exit)
 
     def add(self, box: Container) -> None:
         with self._lock:
@@ -187,12 +195,11 @@ class _Registry:
         for box in boxes:
             box.remove()
 
-    def _clear(self) -> None:
-        self._live = {}
-        self._lock = threading.Lock()
 
 
-REGISTRY = _Registry()
+def registry() -> _Registry:
+    """This process's containers still to be removed (a runtime part, emptied at exit)."""
+    return runtime().part("registry", _Registry)
 
 
 class _Remover:
@@ -219,29 +226,13 @@ class _Remover:
         wait(pending)
 
 
-_REMOVER = _Remover()
-
-
 def remove_later(box: Container) -> None:
-    _REMOVER.submit(box)
+    runtime().part("remover", _Remover).submit(box)
 
 
 def flush_removals() -> None:
     """Wait for background removals (a process about to exit without atexit, e.g. a
     multiprocessing worker, must not leave them half done)."""
-    _REMOVER.flush()
-
-
-def _after_fork_in_child() -> None:
-    global _REMOVER, _SWITCHES_LOCK
-    _Owner.token = uuid.uuid4().hex
-    _SWITCHES_LOCK = threading.Lock()  # another thread may have held it at the fork
-    with contextlib.suppress(RuntimeError):  # a set changing under us: forget what we can
-        for switch in list(_SWITCHES):
-            switch._forget_in_child()
-    _SWITCHES.clear()
-    REGISTRY._clear()  # the child did not start its parent's containers; must not remove them
-    _REMOVER = _Remover()  # threads do not survive fork: a copied executor never runs work
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    remover = runtime().peek("remover")
+    if remover is not None:
+        remover.flush()

@@ -8,47 +8,70 @@ container belongs to its taker, who destroys it: nothing is ever reused across e
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import threading
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from bashenv.errors import BashenvError
-from bashenv.sandbox.container import Container, SandboxSpec
+from bashenv.sandbox.backend import Backend, Sandbox, get_backend
+from bashenv.sandbox.runtime import runtime
 from bashenv.sandbox.shell import BashSession
+from bashenv.sandbox.spec import SandboxSpec
 
 log = logging.getLogger("bashenv.pool")
-_POOLS: weakref.WeakSet[WarmPool] = weakref.WeakSet()
-_Entry = tuple[Container, BashSession | None]
+_Entry = tuple[Sandbox, BashSession | None]
+
+
+class _Pools:
+    """Every pool of this process (a runtime part): closed first at exit, and emptied in a
+    forked child, which must not hand out its parent's sandboxes."""
+
+    exit_order = -1
+
+    def __init__(self) -> None:
+        self.live: weakref.WeakSet[WarmPool] = weakref.WeakSet()
+
+    def at_exit(self) -> None:
+        for pool in list(self.live):
+            pool.close()
+
+    def forget_in_child(self) -> None:
+        for pool in list(self.live):
+            pool._forget_after_fork()
+
+
+def _pools() -> _Pools:
+    return runtime().part("pools", _Pools)
 
 
 class WarmPool:
-    def __init__(self, size: int = 2, workers: int = 2) -> None:
-        """`size`: ready containers kept per spec; `workers`: parallel container starts."""
+    def __init__(self, size: int = 2, workers: int = 2,
+                 backend: str | Backend | None = None) -> None:
+        """`size`: ready sandboxes kept per spec; `workers`: parallel starts; `backend`:
+        where they run (default Docker)."""
         self.size = size
+        self.backend = get_backend(backend)
         self._ready: dict[tuple[object, bool], deque[_Entry]] = {}
         self._starting: dict[tuple[object, bool], int] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._workers = workers
         self._starter = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bashenv-pool")
-        atexit.register(self.close)
-        _POOLS.add(self)
+        _pools().live.add(self)
 
     def _forget_after_fork(self) -> None:
-        # A forked child (a vector-env worker) must not hand out its parent's containers.
         self._ready, self._starting, self._lock = {}, {}, threading.Lock()
+        _pools().live.add(self)  # the child's runtime is new
         self._starter = ThreadPoolExecutor(max_workers=self._workers,
                                            thread_name_prefix="bashenv-pool")
 
-    def acquire(self, spec: SandboxSpec) -> Container:
+    def acquire(self, spec: SandboxSpec) -> Sandbox:
         """A started container for `spec`: warm when one is ready, else started now."""
         return self._take(spec, with_shell=False)[0]
 
-    def acquire_with_shell(self, spec: SandboxSpec) -> tuple[Container, BashSession]:
+    def acquire_with_shell(self, spec: SandboxSpec) -> tuple[Sandbox, BashSession]:
         """A started container with its shell already running (the agent's sandbox)."""
         box, shell = self._take(spec, with_shell=True)
         return box, shell or BashSession(box)
@@ -73,13 +96,13 @@ class WarmPool:
             queue = self._ready.get((spec.key(), with_shell))
             entry = queue.popleft() if queue else None
         self.prefill(spec, with_shell)
-        return entry if entry is not None else (Container(spec), None)
+        return entry if entry is not None else (self.backend.start(spec), None)
 
     def _start_one(self, spec: SandboxSpec, with_shell: bool) -> None:
         key = (spec.key(), with_shell)
         entry: _Entry | None = None
         try:
-            box = Container(spec)
+            box = self.backend.start(spec)
             try:
                 entry = (box, BashSession(box) if with_shell else None)
             except BashenvError:
@@ -106,33 +129,24 @@ class WarmPool:
             box.remove()
 
 
-_SHARED: WarmPool | None = None
-_SHARED_LOCK = threading.Lock()
+class _SharedPool:
+    def __init__(self) -> None:
+        self.pool: WarmPool | None = None
+        self.lock = threading.Lock()
 
 
 def shared_pool(size: int) -> WarmPool | None:
     """The process-wide pool (None when `size` is 0); grows to the largest size asked for."""
-    global _SHARED
     if size <= 0:
         return None
-    with _SHARED_LOCK:
-        if _SHARED is None or _SHARED._closed:
-            _SHARED = WarmPool(size)
-        _SHARED.size = max(_SHARED.size, size)
-        return _SHARED
+    shared = runtime().part("shared-pool", _SharedPool)
+    with shared.lock:
+        if shared.pool is None or shared.pool._closed:
+            shared.pool = WarmPool(size)
+        shared.pool.size = max(shared.pool.size, size)
+        return shared.pool
 
 
 def close_all_pools() -> None:
     """Close every pool of this process (as at exit), e.g. before checking for leftovers."""
-    for pool in list(_POOLS):
-        pool.close()
-
-
-def _after_fork_in_child() -> None:
-    global _SHARED
-    _SHARED = None
-    for pool in list(_POOLS):
-        pool._forget_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    _pools().at_exit()

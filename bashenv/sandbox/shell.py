@@ -1,7 +1,8 @@
-"""A persistent bash session in a container, driven with pexpect over the exec socket.
+"""A persistent bash session in a sandbox, driven with pexpect over the sandbox's stream.
 
-The shell is an interactive `bash --noediting` attached through the Docker API (no
-`docker` CLI process per session), on pipes rather than a tty: the engine relays a
+The shell is an interactive `bash --noediting` attached as a stream (on Docker, the exec
+socket of the API: no `docker` CLI process per session), on pipes rather than a tty: the
+engine relays a
 pipe for about half the CPU of a tty, which is what 32 concurrent episodes on two
 cores are bound by; a program waiting for a terminal fails at once instead of hanging.
 Each command is sent as one ANSI-C quoted `eval`, so heredocs and multi-line input
@@ -30,9 +31,8 @@ import pexpect
 from pexpect.fdpexpect import fdspawn
 
 from bashenv.errors import SandboxError
-from bashenv.images.engine import ENGINE_ERRORS, client, explain
-from bashenv.sandbox.container import Container
-from bashenv.sandbox.output import CappedBuffer, ExecFrames
+from bashenv.sandbox.backend import Sandbox, Stream
+from bashenv.sandbox.output import CappedBuffer
 
 CHUNK = 1 << 16
 LINE = 900  # physical line length we send: long commands go as backslash-joined lines
@@ -101,7 +101,7 @@ def _signal_names(output: str, code: int) -> str:
 class BashSession:
     """One bash whose cwd, variables and functions persist between `run` calls."""
 
-    def __init__(self, box: Container, *, env: dict[str, str] | None = None,
+    def __init__(self, box: Sandbox, *, env: dict[str, str] | None = None,
                  user: str | None = None, output_chars: int = 20000) -> None:
         self.box = box
         self.user = box.spec.user if user is None else user
@@ -114,8 +114,7 @@ class BashSession:
             rb"\x1fBASHENV:" + self._nonce.encode()
             + rb":(\d*):(-?\d+):(\d+):([^\x1f\n]*)\x1f\r?\n"
         )
-        self._exec_id: str | None = None
-        self._sock: Any = None
+        self._stream: Stream
         self._child: fdspawn | None = None
         self._shell_pid = 0
         self._fd = -1
@@ -131,23 +130,12 @@ class BashSession:
         # still shows what it printed, in order with its errors.
         env = {"TERM": "dumb", "PS1": "", "PS2": "", "PROMPT_COMMAND": marker,
                "HISTFILE": "/dev/null", "PYTHONUNBUFFERED": "1", **self._env}
-        api = client().api
-        try:
-            self._exec_id = api.exec_create(
-                # stderr joins stdout before bash starts: its start-up complaints about
-                # job control then come before the first marker, in order, and are dropped.
-                self.box.id, ["sh", "-c", "exec bash --noediting --norc --noprofile -i 2>&1"],
-                stdin=True, tty=False, environment=env, workdir=self.box.spec.workdir,
-                user=self.user,
-            )["Id"]
-            self._sock = api.exec_start(self._exec_id, tty=False, socket=True)
-        except ENGINE_ERRORS as exc:
-            raise SandboxError(
-                f"cannot start a shell: {self.box.why_dead() or explain(exc)}") from None
-        raw = getattr(self._sock, "_sock", self._sock)
-        raw.setblocking(False)  # both drivers wait with select/the event loop, never in read()
-        self._fd = raw.fileno()
-        self._frames = ExecFrames()
+        # stderr joins stdout before bash starts: its start-up complaints about job control
+        # then come before the first marker, in order, and are dropped.
+        self._stream = self.box.open_stream(
+            ["sh", "-c", "exec bash --noediting --norc --noprofile -i 2>&1"],
+            user=self.user, workdir=self.box.spec.workdir, environment=env)
+        self._fd = self._stream.fileno()
         self._child = fdspawn(self._fd, timeout=None)
         self._child.delaybeforesend = None
         self._apply_settings()
@@ -163,15 +151,14 @@ class BashSession:
 
     def close(self) -> None:
         if self._child is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
+            self._stream.close()
             self._child = None
 
     def _kill_shell(self) -> None:
         """Kill the shell and everything it started (a fork bomb too), keeping the box."""
         try:
             killed = self.box.kill_all_but_init()
-        except ENGINE_ERRORS:
+        except SandboxError:
             killed = False
         if not killed:  # e.g. gVisor: no host-side view of the container's processes
             self._send_signals(f"pkill -9 -s {self._shell_pid} || kill -9 {self._shell_pid}")
@@ -390,11 +377,7 @@ class BashSession:
                 buffer.add(bytes(pending))
                 self.close()
                 return None
-            pending += self._frames.feed(data)
+            pending += self._stream.decode(data)
 
     def _exit_code(self) -> int:
-        try:
-            code = client().api.exec_inspect(self._exec_id)["ExitCode"]
-        except ENGINE_ERRORS:
-            return -1
-        return code if code is not None else -1
+        return self._stream.exit_code()

@@ -1,0 +1,49 @@
+"""What a sandbox is asked to be (plain data, whatever back-end runs it)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+# BASHENV_RUN_ID names a job (a CI run, a training job) across its processes.
+PROCESS_RUN_ID = os.environ.get("BASHENV_RUN_ID") or f"run-{uuid.uuid4().hex[:10]}"
+AGENT_USER, AGENT_UID = "agent", 1000  # the unprivileged user agents (and tests) run as
+SEED_DIR = "/opt/bashenv/repo"  # in task images: the repository at its base commit
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Where and how a sandbox runs: image and resource limits. Network is off unless asked."""
+
+    image: str
+    workdir: str = "/repo"
+    memory: str = "2g"
+    cpus: float = 1.0
+    pids: int = 512
+    network: bool = False
+    runtime: str | None = None
+    run_id: str = PROCESS_RUN_ID
+    labels: dict[str, str] = field(default_factory=dict)
+    cap_add: tuple[str, ...] = ()  # every capability is dropped; these are given back
+    user: str = ""  # who the shell runs as ("" = the image's user)
+    file_size_mb: int = 1024  # RLIMIT_FSIZE for every process in the box
+    disk_mb: int | None = None  # writable space of workdir (tmpfs); None: writable rootfs
+    seed: str | None = None  # a directory in the image copied into workdir at start
+    scratch: str | None = None  # a host-reachable writable directory (for put/get_files)
+
+    def key(self) -> tuple[object, ...]:
+        """A hashable identity: specs with equal keys make interchangeable sandboxes."""
+        return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
+                self.runtime, self.run_id, tuple(sorted(self.labels.items())), self.cap_add,
+                self.user, self.file_size_mb, self.disk_mb, self.seed, self.scratch)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: bytes
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("utf-8", errors="replace")
