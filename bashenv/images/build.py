@@ -209,15 +209,33 @@ def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
         return tag, True
 
 
+CA_ENV = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
+          "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
+
+
 def _task_dockerfile(task: Task, env_tag: str) -> str:
-    lines = [f"FROM {env_tag}", f"COPY repo/ {task.workdir}/", f"WORKDIR {task.workdir}"]
-    lines += [f"RUN {cmd}" for cmd in task.environment.setup]
-    # The repository lives at SEED_DIR; each container copies it into its own workdir
-    # (a size-bounded tmpfs, or the writable layer) when it starts.
-    lines.append(f"RUN mkdir -p {Path(SEED_DIR).parent} && mv {task.workdir} {SEED_DIR}"
-                 f" && chown -R {AGENT_UID}:{AGENT_UID} {SEED_DIR}"
-                 f" && mkdir {task.workdir} && chown {AGENT_UID}:{AGENT_UID} {task.workdir}")
-    lines.append('CMD ["sleep", "infinity"]')
+    """The task layer: the repository goes straight to SEED_DIR, owned by the agent user,
+    in one COPY layer (a later `mv`/`chown -R` would store every file a second time); each
+    container copies it into its own workdir (a size-bounded tmpfs, or the writable layer).
+
+    Setup commands run in the seed copy, as root, with the host's CA bundle for pip. Only
+    what they add is chowned (files they create), and paths to the seed they leave in the
+    venv (an editable install's .pth / finder / egg-link) are rewritten to the workdir,
+    where the repository is when tests run."""
+    seed, workdir, owner = SEED_DIR, task.workdir, f"{AGENT_UID}:{AGENT_UID}"
+    lines = [f"FROM {env_tag}", f"COPY --chown={owner} repo/ {seed}/", f"WORKDIR {seed}"]
+    setup = task.environment.setup
+    if setup:
+        lines.append("COPY ca.crt /tmp/bashenv-ca.crt")
+        lines += [f"RUN {CA_ENV}{cmd}" for cmd in setup]
+    finish = [f"chown root:root {Path(seed).parent}", f"mkdir -p {workdir}",
+              f"chown {owner} {workdir}"]
+    if setup:
+        finish = ["rm -f /tmp/bashenv-ca.crt",
+                  f"find {seed} ! -user {AGENT_UID} -exec chown -h {owner} {{}} +",
+                  f"(grep -rlF {seed} /opt/venv 2>/dev/null | xargs -r sed -i 's#{seed}#{workdir}#g')",
+                  *finish]
+    lines += ["RUN " + " && ".join(finish), f"WORKDIR {workdir}", 'CMD ["sleep", "infinity"]']
     return "\n".join(lines) + "\n"
 
 
@@ -248,6 +266,9 @@ def build_task_image(task: Task) -> tuple[TaskImage, int]:
             try:
                 base_sha = export_base_repo(task, context / "repo")
                 (context / "Dockerfile").write_text(dockerfile)
+                if task.environment.setup:  # for pip in setup behind a TLS proxy
+                    bundle = ca_bundle()
+                    (context / "ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
             except (OSError, git.GitCommandError) as exc:  # e.g. the disk is full
                 raise ImageBuildError(f"building task {task.id} failed at step 'export the "
                                       f"repository at its base commit': {exc}") from None
