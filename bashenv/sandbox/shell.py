@@ -275,13 +275,17 @@ class BashSession:
             self._waiter.set_result(None)
 
     def _send(self, data: bytes) -> None:
-        """Write all of `data` to the non-blocking socket."""
+        """Write all of `data` to the non-blocking socket. A shell that is gone (its end
+        closed) is not an error here: the read that follows sees the end of the stream
+        and the protocol starts a new shell."""
         view = memoryview(data)
         while view:
             try:
                 view = view[os.write(self._fd, view):]
             except BlockingIOError:
                 select.select([], [self._fd], [], 5)
+            except (BrokenPipeError, ConnectionResetError):
+                return
 
     def _protocol(self, line: str, timeout: float, allow_restart: bool = True) -> _Protocol:
         self._seq += 1
