@@ -20,8 +20,7 @@ from typing import Any
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
 from bashenv.images import build_images, client, ensure_task_image
-from bashenv.sandbox import PROCESS_RUN_ID, Container, SandboxSpec
-from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox import PROCESS_RUN_ID, SandboxSpec, get_backend
 from bashenv.sandbox.engine import ENGINE_ERRORS
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task import Task
@@ -57,20 +56,18 @@ def _timed(fn: Callable[[], Any], n: int) -> list[float]:
 
 
 def _wait_ready(pool: WarmPool, env: BashSWEEnv) -> None:
-    box = env._box
-    spec = box.spec if box else None
+    spec = env.sandbox.spec if env.sandbox else None
     deadline = time.monotonic() + 30
     while spec is not None and pool.ready(spec, with_shell=True) < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
 def bench_steps(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
-    env = BashSWEEnv(task, run_id=run_id)
+    env = BashSWEEnv(task, run_id=run_id, max_steps=n + 100)
     try:
         env.reset()
         for _ in range(20):
             env.step("true")
-        env._overrides["max_steps"] = n + 100
         samples = _timed(lambda: env.step("true"), n)
     finally:
         env.close()
@@ -175,10 +172,13 @@ def bench_rebuild(tasks: list[Task]) -> dict[str, float]:
 
 def bench_peers(image: str, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
     figures: dict[str, float] = {}
-    with Container(SandboxSpec(image=image, run_id=run_id)) as box:
+    box = get_backend("docker").start(SandboxSpec(image=image, run_id=run_id))
+    try:
         cli = _timed(lambda: subprocess.run(["docker", "exec", box.id, "bash", "-c", "true"],
                                             check=True, capture_output=True), n)
         sdk = _timed(lambda: box.exec(["bash", "-c", "true"]), n)
+    finally:
+        box.remove()
     figures["peer_exec_step_p50_ms"] = statistics.median(cli) * 1e3
     figures["peer_sdk_exec_step_p50_ms"] = statistics.median(sdk) * 1e3
     try:
@@ -230,5 +230,5 @@ def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], 
     for name, step in steps:
         progress(name)
         figures.update(step())
-        flush_removals()
+        get_backend().flush()
     return {k: round(v, 4) for k, v in figures.items()}

@@ -161,6 +161,11 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             return await _in_thread(lambda: self._finish(obs, info, terminated=False))
         return obs, 0.0, False, False, info
 
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """The episode's sandbox (None before the first command and after the episode)."""
+        return self._box
+
     def render(self) -> str | None:
         return "\n".join(self._transcript) if self.render_mode == "ansi" else None
 
