@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -26,11 +28,18 @@ class FileRef(BaseModel):
     file: str = Field(description="Path relative to the task YAML file.")
 
 
-def _read_ref(value: str | FileRef, info: ValidationInfo) -> str:
-    if isinstance(value, str):
+def _read_ref(value: Any, info: ValidationInfo) -> Any:
+    """`{file: path}` → the file's text; anything else goes on to be validated as a str."""
+    if not isinstance(value, dict):
         return value
+    try:
+        ref = FileRef.model_validate(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"{{file: ...}}: {where}: {problem['msg']}") from None
     base = Path((info.context or {}).get("base_dir", "."))
-    path = base / value.file
+    path = base / ref.file
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -41,8 +50,10 @@ def _read_ref(value: str | FileRef, info: ValidationInfo) -> str:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
 
 
-# Inline text, or {file: ...}; always a str after validation.
-TextOrFile = Annotated[str | FileRef, AfterValidator(_read_ref)]
+# Inline text, or {file: ...} read at load time: a str once validated (and typed so), while
+# the JSON Schema shows both spellings.
+TextOrFile = Annotated[str, BeforeValidator(_read_ref), WithJsonSchema(
+    {"anyOf": [{"type": "string"}, FileRef.model_json_schema()]})]
 
 
 class _Strict(BaseModel):
