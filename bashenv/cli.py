@@ -99,6 +99,37 @@ def tasks_validate(path: Path | None = TASKS_ARG, run_id: str | None = RUN_ID_OP
     raise typer.Exit(1 if any(not r.ok for r in reports) else 0)
 
 
+@tasks_app.command("import")
+def tasks_import(
+    file: Path = typer.Argument(..., help="SWE-bench instances: JSON list, JSONL or parquet."),
+    repos: Path | None = typer.Option(None, "--repos", help="Directory of OWNER__NAME.git "
+                                      "repositories (bare/shallow/partial); default: GitHub."),
+    ids: list[str] | None = typer.Option(None, "--ids", help="Only these instance ids "
+                                         "(repeat the option, or separate with commas)."),
+    output: Path = typer.Option(Path("swebench-tasks"), "-o", "--output",
+                                help="Directory of task directories to write."),
+    workers: int = typer.Option(4, min=1, help="Instances written at once."),
+    registry: bool = typer.Option(False, help="Use python:X.Y-slim bases (needs a registry) "
+                                  "for the exact Python of each spec."),
+) -> None:
+    """Write one task directory per SWE-bench instance (task.yaml, issue.md, gold.patch,
+    tests.patch), ready for run, validate, images build and eval."""
+    from bashenv.swebench.commands import run_import
+
+    run_import(file, output, repos, ids, workers, registry, console)
+
+
+@tasks_app.command("export")
+def tasks_export(
+    path: Path = typer.Argument(..., help="Task file or directory."),
+    output: Path = typer.Option(..., "-o", "--output", help="Instances JSONL to write."),
+) -> None:
+    """Write bashenv tasks as SWE-bench instances (JSONL)."""
+    from bashenv.swebench.commands import run_export
+
+    run_export(path, output)
+
+
 @images_app.command("build")
 def images_build(path: Path | None = TASKS_ARG) -> None:
     """Build base, environment and task images that are missing (content-hashed)."""
@@ -224,6 +255,24 @@ def _summary(records: list[dict[str, Any]], output: Path) -> None:
     if infra:
         Console().print(f"[yellow]{infra} episode(s) hit an infrastructure error (engine or "
                         "sandbox); run the same command again to retry just those.")
+
+
+@app.command("eval")
+def eval_predictions(
+    predictions: Path = typer.Argument(..., help="SWE-bench predictions (JSON or JSONL: "
+                                       "instance_id, model_name_or_path, model_patch)."),
+    tasks: Path = typer.Option(..., "--tasks", help="Task directory (e.g. from tasks import)."),
+    output: Path | None = typer.Option(None, "-o", "--output",
+                                       help="Run directory (default evaluation/<predictions>)."),
+    workers: int = typer.Option(2, min=1, help="Gradings at once."),
+    run_id: str | None = RUN_ID_OPT,
+) -> None:
+    """Grade predictions with no agent; write SWE-bench's report.json and per-instance
+    patch.diff, report.json and test_output.txt. Cached: a re-run grades nothing again."""
+    from bashenv.swebench.commands import run_eval
+
+    _sigterm_as_interrupt()
+    raise typer.Exit(run_eval(predictions, tasks, output, workers, _run_id(run_id), console))
 
 
 @app.command("bench")

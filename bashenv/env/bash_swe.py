@@ -56,10 +56,15 @@ def default_tasks_dir() -> Path:
     return Path(override) if override else bundled_dir("tasks")
 
 
-def _resolve_tasks(tasks: Any) -> list[Task]:
-    """A path, a Task, a task id from the default directory, or a list of those."""
+def _resolve_tasks(tasks: Any, repos: str | Path | None = None) -> list[Task]:
+    """A path, a Task, a task id from the default directory, a SWE-bench instances file
+    (.json/.jsonl/.parquet; `repos`: its directory of OWNER__NAME.git), or a list of those."""
     if tasks is None:
         return load_tasks(default_tasks_dir())
+    from bashenv.swebench.importer import instance_tasks, is_instances_file
+
+    if isinstance(tasks, (str, Path)) and is_instances_file(tasks):
+        return sorted(instance_tasks(tasks, repos), key=lambda t: t.id)
     if isinstance(tasks, str) and not Path(tasks).exists():
         matching = [t for t in load_tasks(default_tasks_dir()) if t.id == tasks]
         if not matching:
@@ -67,7 +72,7 @@ def _resolve_tasks(tasks: Any) -> list[Task]:
                                f"in {default_tasks_dir()}")
         return matching
     if isinstance(tasks, (list, tuple)):
-        return sorted((t for item in tasks for t in _resolve_tasks(item)), key=lambda t: t.id)
+        return sorted((t for item in tasks for t in _resolve_tasks(item, repos)), key=lambda t: t.id)
     return load_tasks(tasks)
 
 
@@ -79,8 +84,9 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                  grade_on_truncation: bool = True, max_steps: int | None = None,
                  command_timeout: float | None = None, episode_timeout: float | None = None,
                  run_id: str = PROCESS_RUN_ID, warm_pool: int | WarmPool = 0,
-                 runtime: str | None = None, backend: str | Backend | None = None) -> None:
-        self.tasks = _resolve_tasks(tasks)
+                 runtime: str | None = None, backend: str | Backend | None = None,
+                 repos: str | Path | None = None) -> None:
+        self.tasks = _resolve_tasks(tasks, repos)  # repos: for a SWE-bench instances file
         if not self.tasks:
             raise BashenvError("BashSWEEnv needs at least one task")
         if render_mode not in (None, "ansi"):

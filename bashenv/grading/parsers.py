@@ -6,6 +6,7 @@ Statuses: passed, failed, error, skipped, missing (not in the report at all).
 
 from __future__ import annotations
 
+import importlib
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -99,4 +100,28 @@ class PytestJUnit:
         return None
 
 
-PARSERS: dict[str, ReportParser] = {"pytest": PytestJUnit()}
+def parser_for(name: str) -> ReportParser:
+    """A parser by its `runner:` name: pytest / pytest-junit (JUnit XML), swebench:OWNER/NAME
+    (SWE-bench's log parser for that repository, bashenv.swebench.log_parsers), or
+    module:function (a function of no arguments returning a ReportParser)."""
+    if name in ("pytest", "pytest-junit"):
+        return PytestJUnit()
+    # Imported by name, not at the top: bashenv.swebench sits above grading in the layers.
+    module, _, function = ("bashenv.swebench.log_parsers:for_repo" if name.startswith("swebench:")
+                           else name).partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as exc:
+        raise KeyError(f"no test-report parser {name!r}: {exc}") from None
+    return factory(name.removeprefix("swebench:")) if name.startswith("swebench:") else factory()
+
+
+class _Registry(dict[str, ReportParser]):
+    """PARSERS[name] for any name parser_for knows, made on first use."""
+
+    def __missing__(self, name: str) -> ReportParser:
+        self[name] = parser = parser_for(name)
+        return parser
+
+
+PARSERS: dict[str, ReportParser] = _Registry({"pytest": PytestJUnit()})

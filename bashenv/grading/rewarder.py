@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
+from bashenv.grading.apply import apply_snippet
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
 from bashenv.grading.tree import AgentTree, TreeTooLarge, put_tree, read_tree
@@ -151,8 +152,8 @@ class Rewarder:
                       f"cp -a {seed}/.git .git || exit {ERR_SETUP}"]
         else:
             change = [f"cp -a {seed}/. . || exit {ERR_SETUP}",
-                      f"if [ -s {IN_DIR}/agent.patch ]; then {GIT} apply --binary "
-                      f"--whitespace=nowarn {IN_DIR}/agent.patch || exit {ERR_PATCH}; fi"]
+                      # git apply, else git apply --reject, else patch --fuzz (SWE-bench's order)
+                      apply_snippet(f"{IN_DIR}/agent.patch", GIT, SEED_DIR, ERR_PATCH)]
         hidden = []
         if tests.patch:
             hidden.append(f"{GIT} apply --whitespace=nowarn {IN_DIR}/tests.patch")

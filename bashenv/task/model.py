@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -41,7 +41,9 @@ def _read_ref(value: Any, info: ValidationInfo) -> Any:
     base = Path((info.context or {}).get("base_dir", "."))
     path = base / ref.file
     try:
-        return path.read_text(encoding="utf-8")
+        # newline="": a patch's CRLF lines are content (universal newlines would break it).
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise ValueError(f"file not found: {path}") from None
     except UnicodeDecodeError as exc:
@@ -91,7 +93,11 @@ class HiddenTests(_Strict):
     command: str = Field(
         "python3 -m pytest", description="Test command; the runner adds its report options."
     )
-    runner: Literal["pytest"] = Field("pytest", description="Which result parser to use.")
+    runner: str = Field(
+        "pytest", pattern=r"^(pytest|pytest-junit|swebench:[\w.-]+/[\w.-]+|[\w.]+:\w+)$",
+        description="Which result parser to use, by name: pytest (= pytest-junit, JUnit XML), "
+        "swebench:OWNER/NAME (SWE-bench's log parser for that repository, on the test log), "
+        "or module:function (a parser of your own; see bashenv.grading.parsers.parser_for).")
     timeout: float = Field(600, gt=0, description="Seconds before the test run is killed.")
     protect_config: bool = Field(
         True, description="Revert the diff's changes to test configuration (conftest.py, "
@@ -155,6 +161,9 @@ class Task(_Strict):
     limits: Limits = Field(default_factory=Limits)
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     workdir: str = Field("/repo", pattern=r"^/[^\s]*$", description="Repository path in the box.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Facts about where the task came from (e.g. a "
+        "SWE-bench instance's repo, version, spec and the Python used); never used to grade.")
 
     _source_file: Path | None = PrivateAttr(None)
 

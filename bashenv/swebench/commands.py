@@ -1,0 +1,83 @@
+"""The `bashenv tasks import`, `bashenv tasks export` and `bashenv eval` commands' bodies
+(cli.py only declares their options)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bashenv.errors import TaskError
+from bashenv.swebench.evaluate import Outcome, evaluate, unknown_predictions
+from bashenv.swebench.export import export_tasks
+from bashenv.swebench.importer import import_instances
+from bashenv.task.loader import load_tasks
+
+
+def split_ids(ids: list[str] | None) -> list[str] | None:
+    """`--ids a --ids b`, `--ids a,b` or `--ids "a b"`: one list."""
+    found = [i for value in ids or [] for i in value.replace(",", " ").split()]
+    return found or None
+
+
+def run_import(file: Path, outdir: Path, repos: Path | None, ids: list[str] | None,
+               workers: int, registry: bool, err: Console) -> None:
+    started = time.monotonic()
+    result = import_instances(file, outdir, repos, split_ids(ids), workers, registry)
+    for iid, (spec, used) in sorted(result.python_mismatch.items()):
+        err.print(f"[yellow]{iid}: Python {used} (spec asks for {spec}; the nearest base "
+                  f"bashenv builds{'' if registry else ' offline'})")
+    if result.inferred:
+        err.print(f"[yellow]{len(result.inferred)} instance(s) without a SWE-bench spec: "
+                  "environment inferred (see each task.yaml's metadata.notes)")
+    Console().print(f"imported {len(result.written)} instance(s) into {outdir} "
+                    f"in {time.monotonic() - started:.2f}s")
+
+
+def run_export(path: Path, out: Path) -> None:
+    count = export_tasks(load_tasks(path), out)
+    Console().print(f"exported {count} task(s) to {out}")
+
+
+def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: int,
+             run_id: str, err: Console) -> int:
+    """Grade, print a summary; returns the exit code (1 when an instance ended in error)."""
+    tasks = load_tasks(tasks_dir)
+    unknown = unknown_predictions(predictions, tasks)
+    if unknown:
+        err.print(f"[yellow]{len(unknown)} prediction(s) name no task in {tasks_dir}: "
+                  f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+    run_dir = run_dir or Path("evaluation") / predictions.stem
+    started = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        known = {t.id for t in tasks}
+        from bashenv.swebench.evaluate import read_predictions
+
+        total = sum(1 for i in read_predictions(predictions) if i in known)
+        bar = progress.add_task(f"grading {total} prediction(s)", total=total)
+
+        def done(outcome: Outcome) -> None:
+            progress.advance(bar)
+            how = outcome.verdict.get("apply_method")
+            progress.console.print(f"{outcome.instance_id}: {outcome.status}"
+                                   + (f" (applied with {how})" if how else "")
+                                   + (" [cached]" if outcome.cached else ""))
+
+        report = evaluate(predictions, tasks, run_dir, run_id, workers, done)
+    table = Table("", "instances", title=f"report: {run_dir / 'report.json'}")
+    for key in ("total", "submitted", "completed", "resolved", "unresolved", "empty_patch", "error"):
+        table.add_row(key, str(report[f"{key}_instances"]))
+    Console().print(table)
+    Console().print(f"wall time {time.monotonic() - started:.1f}s")
+    if report["error_ids"]:
+        err.print(f"[red]error (no verdict): {', '.join(report['error_ids'])}")
+        return 1
+    return 0
+
+
+__all__ = ["TaskError", "run_eval", "run_export", "run_import"]

@@ -1,0 +1,148 @@
+"""Test-log parsers as SWE-bench's harness reads logs, one small function per runner style,
+and the adapter that makes them grading parsers (`runner: swebench:OWNER/NAME`).
+
+Each `parse_*` maps a test id (as SWE-bench names it) to PASSED / FAILED / SKIPPED /
+ERROR / XFAIL. The grader's statuses follow SWE-bench's meaning: XFAIL counts as passed
+(SWE-bench's `test_passed`), a test named twice counts as its worst result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+STATUSES = ("PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL")
+TO_GRADER = {"PASSED": "passed", "XFAIL": "passed", "FAILED": "failed", "ERROR": "error",
+             "SKIPPED": "skipped"}
+RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+LogParser = Callable[[str], dict[str, str]]
+
+
+def _put(statuses: dict[str, str], test: str, status: str) -> None:
+    # A test listed twice (a retry, or a forged line) keeps its worst result.
+    old = statuses.get(test)
+    if old is None or RANK[TO_GRADER[status]] > RANK[TO_GRADER[old]]:
+        statuses[test] = status
+
+
+def parse_pytest(log: str) -> dict[str, str]:
+    """`pytest -rA`: the short summary's `STATUS nodeid[ - message]` lines."""
+    statuses: dict[str, str] = {}
+    for line in log.splitlines():
+        word = line.split(" ", 1)[0]
+        if word in STATUSES:
+            parts = line.replace(" - ", " ").split()
+            if len(parts) > 1:
+                _put(statuses, parts[1], word)
+    return statuses
+
+
+_DJANGO_RESULT = re.compile(r"^(.*?) \.\.\. +(ok|OK|skipped.*|FAIL|ERROR|expected failure|"
+                            r"unexpected success)$")
+
+
+def parse_django(log: str) -> dict[str, str]:
+    """`tests/runtests.py --verbosity 2`: `test_x (module.Class) ... ok` lines, plus the
+    `FAIL: test` / `ERROR: test` headers of the tracebacks."""
+    statuses: dict[str, str] = {}
+    previous = None
+    for raw in log.splitlines():
+        line = raw.strip()
+        result = _DJANGO_RESULT.match(line)
+        if result:
+            test, word = result.groups()
+            status = {"ok": "PASSED", "OK": "PASSED", "FAIL": "FAILED", "ERROR": "ERROR",
+                      "expected failure": "XFAIL", "unexpected success": "FAILED"}.get(
+                          word, "SKIPPED")
+            _put(statuses, test, status)
+            previous = None
+            continue
+        if " ... " in line:  # the result comes on a later line, after the test's output
+            previous = line.split(" ... ")[0]
+        elif previous and line == "ok":
+            _put(statuses, previous, "PASSED")
+            previous = None
+        header = re.match(r"^(FAIL|ERROR): (\S+ \([\w.]+\))", line)
+        if header:
+            _put(statuses, header.group(2), "FAILED" if header.group(1) == "FAIL" else "ERROR")
+    return statuses
+
+
+_SYMPY_HEADER = re.compile(r"^_+ (\S+\.py):(\S+) _+$")
+
+
+def parse_sympy(log: str) -> dict[str, str]:
+    """`bin/test -C --verbose`: `test_name ok|F|E|f|s|w` lines, and the
+    `____ path.py:test_name ____` headers of failures."""
+    statuses: dict[str, str] = {}
+    for raw in log.splitlines():
+        line = raw.strip()
+        header = _SYMPY_HEADER.match(line)
+        if header:
+            _put(statuses, header.group(2), "FAILED")
+            continue
+        if not line.startswith("test_"):
+            continue
+        # The last test of a file carries the file's verdict too: `test_x ok   [OK]`.
+        parts = [p for p in line.split() if p not in ("[OK]", "[FAIL]")]
+        if len(parts) < 2:
+            continue
+        word = parts[-1]
+        status = {"ok": "PASSED", "F": "FAILED", "E": "ERROR", "f": "XFAIL", "s": "SKIPPED",
+                  "w": "SKIPPED", "X": "FAILED", "T": "FAILED", "K": "FAILED"}.get(word)
+        if status:
+            _put(statuses, parts[0], status)
+    return statuses
+
+
+# Runner styles by the repositories SWE-bench knows to use them; any other repository is
+# read as pytest -rA (most Python projects), or by the style its test command names.
+BY_REPO = {"django/django": parse_django, "sympy/sympy": parse_sympy}
+_SUMMARIES: dict[LogParser, re.Pattern[str]] = {
+    parse_pytest: re.compile(r"^=+ .*\b(passed|failed|error|errors|skipped|no tests ran)\b.* in "
+                             r"[\d.]+s", re.MULTILINE),
+    parse_django: re.compile(r"^Ran \d+ tests? in ", re.MULTILINE),
+    parse_sympy: re.compile(r"tests finished: ", re.MULTILINE),
+}
+PLUGIN_ARGS = " -p _bashenv_grader "  # what the grader appends for pytest (see rewarder.py)
+
+
+class SwebenchLogParser:
+    """A grading parser (bashenv.grading.parsers.ReportParser) on a runner's console log:
+    the command tees its output into the report file, which is then read as SWE-bench does."""
+
+    def __init__(self, repo: str, parse: LogParser | None = None) -> None:
+        self.repo = repo
+        self.log_parser = parse or BY_REPO.get(repo, parse_pytest)
+
+    def command(self, base: str, report_path: str) -> str:
+        head, found, _ = base.partition(PLUGIN_ARGS)
+        if found and self.log_parser is not parse_pytest:
+            base = head  # the grader's pytest plugin means nothing to another runner
+        return f"set -o pipefail; {base} 2>&1 | tee {report_path}"
+
+    def statuses(self, report: bytes) -> dict[str, str]:
+        return self.log_parser(report.decode("utf-8", errors="replace"))
+
+    def parse(self, report: bytes, test_ids: list[str]) -> dict[str, str]:
+        found = self.statuses(report)
+        return {tid: TO_GRADER[found[tid]] if tid in found else "missing" for tid in test_ids}
+
+    def report_ids(self, report: bytes) -> list[str]:
+        return sorted(self.statuses(report))
+
+    def verify(self, report: bytes, exit_code: int, log: str) -> str | None:
+        """Distrust a run whose log has no summary of the runner yet passes, or whose exit
+        code says success while the log lists failures."""
+        text = report.decode("utf-8", errors="replace")
+        failing = [t for t, s in self.statuses(report).items() if s in ("FAILED", "ERROR")]
+        if exit_code == 0 and failing:
+            return f"the test command exited 0 but its log lists {len(failing)} failure(s)"
+        if exit_code == 0 and not _SUMMARIES[self.log_parser].search(text):
+            return "the test command exited 0 without the runner's summary line"
+        return None
+
+
+def for_repo(repo: str) -> SwebenchLogParser:
+    """The parser `runner: swebench:<repo>` names."""
+    return SwebenchLogParser(repo)

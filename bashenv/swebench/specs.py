@@ -1,0 +1,175 @@
+"""Environments for SWE-bench instances: SWE-bench's own per-repo/per-version specs when
+available, else an inference from the instance; Python versions mapped onto bases.
+
+Decision: bashenv never carries a copy of SWE-bench's spec table. It reads
+`MAP_REPO_VERSION_TO_SPECS_PY` from the `swebench` package (4.x; the optional extra
+`bashenv[swebench]`, or just `pip install --no-deps swebench==4.1.0`: only the constants
+file is read, by path, so the package's heavy dependencies are not needed), or from a file
+named by $BASHENV_SWEBENCH_SPECS (that `constants/python.py`, or a swebench wheel/sdist).
+Without either, `infer_spec` makes a spec from the instance alone and says so in the task.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import re
+import runpy
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bashenv.errors import TaskError
+from bashenv.images.recipes import load_recipe
+from bashenv.swebench.instances import Instance
+
+SPEC_FILES = ("swebench/harness/constants/python.py", "swebench/harness/constants.py")
+SPEC_NAMES = ("MAP_REPO_VERSION_TO_SPECS_PY", "MAP_REPO_VERSION_TO_SPECS")
+# Offline bases (debootstrap) and their Python: the oldest one at least as new as the
+# spec's version is used, else the newest.
+OFFLINE_BASES = (((3, 9), "python-bullseye"), ((3, 11), "python-bookworm"),
+                 ((3, 13), "python-trixie"))
+PYTEST_IDS = re.compile(r"^[^\s:]+\.py(::|$)")
+
+
+@dataclass
+class Spec:
+    """What an environment needs, as SWE-bench's specs say it (or as inferred)."""
+
+    python: str
+    pip_packages: list[str] = field(default_factory=list)
+    install: list[str] = field(default_factory=list)
+    test_cmd: str = "pytest -rA"
+    env: dict[str, str] = field(default_factory=dict)
+    source: str = "inferred"  # "swebench <where>" or "inferred"
+    notes: list[str] = field(default_factory=list)
+
+
+def _spec_file_from(path: Path) -> Path:
+    """The constants file inside a wheel or sdist, extracted to a temp file; or `path`."""
+    if path.suffix == ".py":
+        return path
+    tmp = Path(tempfile.mkdtemp(prefix="bashenv-swebench-"))
+    if path.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(path) as archive:
+            for name in SPEC_FILES:
+                if name in archive.namelist():
+                    (tmp / "python.py").write_bytes(archive.read(name))
+                    return tmp / "python.py"
+    elif path.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(path) as archive:
+            for member in archive.getmembers():
+                if member.name.split("/", 1)[-1] in SPEC_FILES:
+                    data = archive.extractfile(member)
+                    if data is not None:
+                        (tmp / "python.py").write_bytes(data.read())
+                        return tmp / "python.py"
+    raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} holds none of {', '.join(SPEC_FILES)}")
+
+
+def _installed_spec_file() -> Path | None:
+    """The installed swebench package's constants file, found without importing the
+    package (its __init__ imports docker, datasets, modal ...)."""
+    found = importlib.util.find_spec("swebench")
+    if found is None or not found.submodule_search_locations:
+        return None
+    root = Path(next(iter(found.submodule_search_locations))).parent
+    return next((root / f for f in SPEC_FILES if (root / f).is_file()), None)
+
+
+@functools.cache
+def swebench_specs() -> tuple[dict[str, dict[str, dict[str, Any]]], str] | None:
+    """(repo → version → spec, where it came from), or None when SWE-bench is not around."""
+    given = os.environ.get("BASHENV_SWEBENCH_SPECS")
+    path = _spec_file_from(Path(given)) if given else _installed_spec_file()
+    if path is None:
+        return None
+    names = runpy.run_path(str(path))
+    table = next((names[n] for n in SPEC_NAMES if isinstance(names.get(n), dict)), None)
+    if table is None:
+        raise TaskError(f"{path}: no {' or '.join(SPEC_NAMES)} (a swebench 4.x file is needed)")
+    return table, str(given or path)
+
+
+def _as_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def from_swebench(raw: dict[str, Any], where: str) -> Spec:
+    """A SWE-bench spec in bashenv's terms; what cannot be carried over is noted."""
+    spec = Spec(python=str(raw.get("python", "3.9")), source=f"swebench ({where})")
+    spec.pip_packages = _as_list(raw.get("pip_packages"))
+    packages = raw.get("packages", "")
+    if packages in ("requirements.txt", "environment.yml"):
+        spec.notes.append(f"spec packages {packages!r} (the repository's own requirement "
+                          "files, a conda environment) not installed; pip_packages and the "
+                          "install step are")
+    elif packages:
+        spec.pip_packages += str(packages).split()
+    for cmd in _as_list(raw.get("pre_install")) + _as_list(raw.get("install")):
+        if cmd.lstrip().startswith("conda "):
+            spec.notes.append(f"conda step skipped: {cmd}")
+        else:
+            spec.install.append(cmd)
+    for cmd in _as_list(raw.get("eval_commands")):
+        exported = re.match(r"^export (\w+)=(.*)$", cmd.strip())
+        if exported:
+            spec.env[exported.group(1)] = exported.group(2).strip("'\"")
+        else:
+            spec.notes.append(f"eval command not carried over: {cmd}")
+    test_cmd = _as_list(raw.get("test_cmd")) or ["pytest -rA"]
+    spec.test_cmd = test_cmd[-1]
+    return spec
+
+
+def infer_spec(inst: Instance) -> Spec:
+    """No SWE-bench specs: the Python of the instance's time, an editable install (pip
+    resolves the project's own dependency bounds), pytest -rA."""
+    python = "3.11" if inst.created_at[:4] >= "2023" else "3.9"
+    return Spec(python=python, install=["python -m pip install -e ."], notes=[
+        f"no SWE-bench spec (install bashenv[swebench] or set BASHENV_SWEBENCH_SPECS): "
+        f"Python {python} from the instance's date, `pip install -e .`, `pytest -rA`"])
+
+
+def spec_for(inst: Instance) -> Spec:
+    specs = swebench_specs()
+    if specs is not None:
+        table, where = specs
+        raw = table.get(inst.repo, {}).get(inst.version)
+        if raw is not None:
+            return from_swebench(raw, where)
+        spec = infer_spec(inst)
+        spec.notes.insert(0, f"{where} has no spec for {inst.repo} {inst.version}")
+        return spec
+    return infer_spec(inst)
+
+
+def _version(text: str) -> tuple[int, int]:
+    match = re.match(r"^(\d+)\.(\d+)", text)
+    if not match:
+        raise TaskError(f"not a Python version: {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def base_for(python: str, registry: bool = False) -> tuple[str, str]:
+    """(base recipe, the Python version it has) for a spec's Python version. With a
+    registry, the exact `python-X.Y-slim` recipe when one exists."""
+    wanted = _version(python)
+    if registry:
+        name = f"python-{wanted[0]}.{wanted[1]}-slim"
+        try:
+            load_recipe(name)
+            return name, f"{wanted[0]}.{wanted[1]}"
+        except Exception:  # no such recipe: the offline mapping below
+            pass
+    for have, name in OFFLINE_BASES:
+        if have >= wanted:
+            return name, f"{have[0]}.{have[1]}"
+    have, name = OFFLINE_BASES[-1]
+    return name, f"{have[0]}.{have[1]}"
