@@ -64,9 +64,10 @@ def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: 
         def done(outcome: Outcome) -> None:
             progress.advance(bar)
             how = outcome.verdict.get("apply_method")
+            how = f"applied with {how}" if how and not how.startswith("applied") else how
             progress.console.print(f"{outcome.instance_id}: {outcome.status}"
-                                   + (f" (applied with {how})" if how else "")
-                                   + (" [cached]" if outcome.cached else ""))
+                                   + (f" ({how})" if how else "")
+                                   + (" (cached)" if outcome.cached else ""), markup=False)
 
         report = evaluate(predictions, tasks, run_dir, run_id, workers, done)
     table = Table("", "instances", title=f"report: {run_dir / 'report.json'}")
