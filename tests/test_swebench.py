@@ -199,7 +199,13 @@ def test_parsers_registered_by_name_grade_with_swebench_meaning():
     got = parser.parse(log, [xfail, "test_nothing (x.Y)"])
     assert got == {xfail: "passed", "test_nothing (x.Y)": "missing"}  # XFAIL counts as passed
     assert parser.verify(log, 1, "") is None
-    assert "exited 0" in parser.verify(log, 0, "")  # a failure in the log, yet exit 0
+    assert "summary says: FAILED" in parser.verify(log, 0, "")  # yet it exited 0
+    assert "without the runner's summary" in parser.verify(b"PASSED a.py::t\n", 0, "")
+    # pytest's own suite prints inner sessions' results; the outer (last) summary decides.
+    inner = (b"FAILED test_x.py::t\n=== 1 failed in 0.1s ===\n"
+             b"PASSED a.py::t\n=== 1 passed in 3.29 seconds ===\n")
+    assert PARSERS["swebench:pytest-dev/pytest"].verify(inner, 0, "") is None
+    assert PARSERS["swebench:pytest-dev/pytest"].parse(inner, ["a.py::t"]) == {"a.py::t": "passed"}
     assert isinstance(PARSERS["pytest-junit"], PytestJUnit)
     assert PARSERS["swebench:some/other"].log_parser is parse_pytest  # most projects: pytest -rA
     # Another runner's command loses the grader's pytest plugin; pytest's keeps it.

@@ -64,7 +64,8 @@ def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: 
         def done(outcome: Outcome) -> None:
             progress.advance(bar)
             how = outcome.verdict.get("apply_method")
-            how = f"applied with {how}" if how and not how.startswith("applied") else how
+            how = ("patch did not apply" if how == "failed" else
+                   f"applied with {how}" if how and not how.startswith("applied") else how)
             progress.console.print(f"{outcome.instance_id}: {outcome.status}"
                                    + (f" ({how})" if how else "")
                                    + (" (cached)" if outcome.cached else ""), markup=False)

@@ -52,8 +52,9 @@ def read_predictions(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _grader_digest() -> str:
+    """The code a verdict depends on: the grader, and the log parsers it may call."""
     digest = hashlib.sha256()
-    for file in sorted(GRADING_DIR.glob("*.py")):
+    for file in [*sorted(GRADING_DIR.glob("*.py")), Path(__file__).parent / "log_parsers.py"]:
         digest.update(file.read_bytes())
     return digest.hexdigest()
 

@@ -3,7 +3,7 @@ and the adapter that makes them grading parsers (`runner: swebench:OWNER/NAME`).
 
 Each `parse_*` maps a test id (as SWE-bench names it) to PASSED / FAILED / SKIPPED /
 ERROR / XFAIL. The grader's statuses follow SWE-bench's meaning: XFAIL counts as passed
-(SWE-bench's `test_passed`), a test named twice counts as its worst result.
+(SWE-bench's `test_passed`), and the last line about a test wins.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from collections.abc import Callable
 STATUSES = ("PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL")
 TO_GRADER = {"PASSED": "passed", "XFAIL": "passed", "FAILED": "failed", "ERROR": "error",
              "SKIPPED": "skipped"}
-RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 LogParser = Callable[[str], dict[str, str]]
 
 
 def _put(statuses: dict[str, str], test: str, status: str) -> None:
-    # A test listed twice (a retry, or a forged line) keeps its worst result.
-    old = statuses.get(test)
-    if old is None or RANK[TO_GRADER[status]] > RANK[TO_GRADER[old]]:
-        statuses[test] = status
+    # The last line about a test wins, as in SWE-bench's parsers: pytest's own suite prints
+    # inner sessions' result lines before the outer summary, and SWE-bench's FAIL_TO_PASS /
+    # PASS_TO_PASS lists were made by reading logs this way.
+    statuses[test] = status
 
 
 def parse_pytest(log: str) -> dict[str, str]:
@@ -75,12 +74,14 @@ def parse_sympy(log: str) -> dict[str, str]:
     """`bin/test -C --verbose`: `test_name ok|F|E|f|s|w` lines, and the
     `____ path.py:test_name ____` headers of failures."""
     statuses: dict[str, str] = {}
+    # Headers first, then the result lines (which win), in SWE-bench's order: a test that
+    # raised has both a header and an `E` line, and is an error.
     for raw in log.splitlines():
-        line = raw.strip()
-        header = _SYMPY_HEADER.match(line)
+        header = _SYMPY_HEADER.match(raw.strip())
         if header:
             _put(statuses, header.group(2), "FAILED")
-            continue
+    for raw in log.splitlines():
+        line = raw.strip()
         if not line.startswith("test_"):
             continue
         # The last test of a file carries the file's verdict too: `test_x ok   [OK]`.
@@ -98,12 +99,15 @@ def parse_sympy(log: str) -> dict[str, str]:
 # Runner styles by the repositories SWE-bench knows to use them; any other repository is
 # read as pytest -rA (most Python projects), or by the style its test command names.
 BY_REPO = {"django/django": parse_django, "sympy/sympy": parse_sympy}
+# The runner's own summary line; the last one in the log is the outer run's (pytest's own
+# suite prints inner sessions' summaries first). Group 1: the counts, checked for failures.
 _SUMMARIES: dict[LogParser, re.Pattern[str]] = {
-    parse_pytest: re.compile(r"^=+ .*\b(passed|failed|error|errors|skipped|no tests ran)\b.* in "
-                             r"[\d.]+s", re.MULTILINE),
-    parse_django: re.compile(r"^Ran \d+ tests? in ", re.MULTILINE),
-    parse_sympy: re.compile(r"tests finished: ", re.MULTILINE),
+    parse_pytest: re.compile(r"^=+ (.*\b(?:passed|failed|errors?|skipped|no tests ran)\b.*) in "
+                             r"[\d.]+ ?s(?:econds)?\b.*=+$", re.MULTILINE),
+    parse_django: re.compile(r"^(OK|FAILED)\b.*$", re.MULTILINE),
+    parse_sympy: re.compile(r"tests finished: (.*)$", re.MULTILINE),
 }
+_FAILURE_WORDS = re.compile(r"\b(failed|FAILED|errors?|exceptions?)\b")
 PLUGIN_ARGS = " -p _bashenv_grader "  # what the grader appends for pytest (see rewarder.py)
 
 
@@ -132,14 +136,15 @@ class SwebenchLogParser:
         return sorted(self.statuses(report))
 
     def verify(self, report: bytes, exit_code: int, log: str) -> str | None:
-        """Distrust a run whose log has no summary of the runner yet passes, or whose exit
-        code says success while the log lists failures."""
-        text = report.decode("utf-8", errors="replace")
-        failing = [t for t, s in self.statuses(report).items() if s in ("FAILED", "ERROR")]
-        if exit_code == 0 and failing:
-            return f"the test command exited 0 but its log lists {len(failing)} failure(s)"
-        if exit_code == 0 and not _SUMMARIES[self.log_parser].search(text):
+        """Distrust a run that exited 0 without the runner's summary, or whose summary
+        (the last one: the outer run's) reports failures."""
+        if exit_code != 0:
+            return None  # failures are expected; the per-test statuses say which
+        summaries = _SUMMARIES[self.log_parser].findall(report.decode("utf-8", errors="replace"))
+        if not summaries:
             return "the test command exited 0 without the runner's summary line"
+        if _FAILURE_WORDS.search(summaries[-1]):
+            return f"the test command exited 0 but its summary says: {summaries[-1].strip()}"
         return None
 
 
