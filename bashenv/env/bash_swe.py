@@ -158,7 +158,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         if action.strip() == SUBMIT:
             return await _in_thread(lambda: self._finish(self._obs("submitted", 0), info, True))
         try:
-            shell = self._shell or await _in_thread(self._ensure_sandbox)
+            shell = self._shell if self._shell is not None else await _in_thread(self._ensure_sandbox)
             result = await shell.arun(action, timeout=self._command_timeout())
         except SandboxError as exc:
             return await _in_thread(partial(self._infra_error, exc, info))
@@ -258,7 +258,8 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                 self._shell = BashSession(self._box)
             self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()
-        return self._shell
+        shell: BashSession = self._shell
+        return shell
 
     def _finish(self, obs: dict[str, Any], info: dict[str, Any],
                 terminated: bool) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:

@@ -31,7 +31,8 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
     try:
         obs, _ = env.reset()
         agent.reset(task, obs)
-        steps, reward, info, done = 0, 0.0, {}, False
+        steps, reward, done = 0, 0.0, False
+        info: dict[str, Any] = {}
         while not done:
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt

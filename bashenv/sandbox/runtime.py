@@ -33,7 +33,8 @@ class Runtime:
         with self._lock:
             if name not in self._parts:
                 self._parts[name] = factory()
-            return self._parts[name]  # type: ignore[no-any-return]
+            part: T = self._parts[name]
+            return part
 
     def peek(self, name: str) -> Any:
         """The part if it was made, else None (e.g. the Docker client: was the engine used?)."""

@@ -200,8 +200,9 @@ class BashSession:
         request = next(protocol)
         while True:
             kind, arg = request
+            reply: Any = None
             if kind == "send":
-                reply: Any = self._send(arg)
+                self._send(arg)
             elif kind == "read":
                 reply = self._read_sync(arg)
             else:
@@ -225,8 +226,9 @@ class BashSession:
         try:
             while True:
                 kind, arg = request
+                reply: Any = None
                 if kind == "send":
-                    reply: Any = self._send(arg)
+                    self._send(arg)
                 elif kind == "read":
                     if timer is None or arg != timer_at:
                         if timer is not None:
@@ -248,7 +250,11 @@ class BashSession:
     def _read_sync(self, deadline: float) -> bytes | None:
         """Bytes, b"" at the deadline, None at EOF."""
         try:
-            return self._child.read_nonblocking(CHUNK, timeout=max(0.0, deadline - time.monotonic()))
+            if self._child is None:
+                return None
+            data: bytes = self._child.read_nonblocking(
+                CHUNK, timeout=max(0.0, deadline - time.monotonic()))
+            return data
         except pexpect.TIMEOUT:
             return b""
         except (pexpect.EOF, OSError):
