@@ -45,31 +45,55 @@ def m(id: str, file: str, old: str, new: str, *tests: str) -> Mutant:
 
 R, P, D, C = ("bashenv/grading/rewarder.py", "bashenv/grading/parsers.py",
               "bashenv/grading/diff.py", "bashenv/grading/config_guard.py")
+V, B, G, TR = ("bashenv/grading/verdict.py", "bashenv/grading/box_scan.py",
+               "bashenv/grading/grader_plugin.py", "bashenv/grading/tree.py")
 E, S, T = "bashenv/env/bash_swe.py", "bashenv/sandbox/container.py", "bashenv/task/model.py"
 VERDICTS, GRADING = "tests/test_verdicts.py", "tests/test_grading.py"
 PURE, LOADER, ENV = "tests/test_pure_logic.py", "tests/test_task_loader.py", "tests/test_env.py"
-ADVERSARIAL = "tests/test_adversarial.py"
+ADVERSARIAL, INTEGRITY = "tests/test_adversarial.py", "tests/test_integrity.py"
 
 MUTANTS = [
     # grading: the verdict
     m("resolved-from-f2p-only", R, "elif all(s == \"passed\" for s in statuses.values()):",
       "elif all(statuses[t] == \"passed\" for t in tests.fail_to_pass):", VERDICTS),
-    m("reward-unless-error", "bashenv/grading/rewarder.py",
+    m("reward-unless-error", V,
       "return 1.0 if self.resolved else 0.0", "return 0.0 if self.outcome == 'error' else 1.0",
       VERDICTS),
     m("distrust-ignored", R, "        if distrust:\n", "        if False:\n",
       f"{ADVERSARIAL}::test_forged_junit_report_is_an_error_not_a_pass"),
-    m("timeout-not-recognised", R, "if int(rc) == 137 and", "if False and",
+    m("timeout-not-recognised", R, "if rc == 137 and", "if False and",
       f"{GRADING}::test_test_run_over_its_timeout"),
     m("patch-failure-as-setup", R, "if ran.exit_code == ERR_PATCH:", "if ran.exit_code == ERR_SETUP:",
       f"{GRADING}::test_patch_that_does_not_apply"),
-    m("owned-files-not-restored", R, "for p in sorted(self._owned)", "for p in []",
+    m("owned-files-not-restored", R, '"owned": sorted(self._owned)', '"owned": []',
       GRADING, "-k", "fake or deleting"),
-    m("config-guard-off", R, "if tests.protect_config:", "if False:",
+    m("config-guard-off", B, 'if hit is None and job["protect_config"] and', "if False and",
       ADVERSARIAL, "-k", "conftest"),
-    m("conftest-not-guarded", C, 'ALWAYS = ("conftest.py", ', "ALWAYS = (",
+    m("conftest-not-guarded", C, 'ALWAYS = (b"conftest.py", ', "ALWAYS = (",
       ADVERSARIAL, "-k", "conftest"),
-    m("pth-not-guarded", C, 'or name.endswith(".pth")', "", ADVERSARIAL, "-k", "pth or sitecustom"),
+    m("pth-not-guarded", C, 'or name.endswith(b".pth")', "", ADVERSARIAL, "-k", "pth or sitecustom"),
+    # grading: what changed, what loads implicitly, how the tests run (issue 9)
+    m("implicit-load-scan-off", B, "hit = implicit_load(rel, job)", "hit = None",
+      INTEGRITY, "-k", "implicitly or unchecked"),
+    m("shadow-scan-off", B, "shadow = shadowing(work, seed, rel, protected)", "shadow = None",
+      INTEGRITY, "-k", "implicitly and (pytest_py or inspect or unittest or pluggy)"),
+    m("bytecode-kept", B, 'if b"__pycache__" in parts or name.endswith(COMPILED):', "if False:",
+      INTEGRITY, "-k", "unchecked"),
+    m("extensions-kept", B, 'if name.endswith(EXTENSIONS) and not job.get("allow_extensions"):',
+      "if False:", INTEGRITY, "-k", "compiled_extension"),
+    m("same-size-edit-unseen", B, "elif a[2] != b[2] or not filecmp.cmp(",
+      "elif a[2] != b[2] or not True or filecmp.cmp(", INTEGRITY, "-k", "same_size"),
+    m("symlinks-followed-on-restore", B, "if os.path.islink(current) or (", "if (",
+      INTEGRITY, "-k", "symlink"),
+    m("plugin-autoload-on", R, '"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 ', '"',
+      INTEGRITY, "-k", "hardened"),
+    m("repo-first-on-sys-path", R, "PYTHONSAFEPATH=1 ", "", INTEGRITY, "-k", "hardened"),
+    m("collection-not-limited", G, "    return True\n", "    return None\n",
+      INTEGRITY, "-k", "leftover"),
+    m("tree-keeps-agent-git", TR, 'if not parts or parts == [""] or ".git" in parts:',
+      'if not parts or parts == [""]:', INTEGRITY, "-k", "broken_git"),
+    m("no-report-always-error", R, 'if result.get("started") and rc != 0:', "if False:",
+      INTEGRITY, "-k", "breaks_pytest"),
     # grading: reading reports
     m("verify-exit-code-off", P, "if exit_code != expected_rc:", "if False:", PURE, "-k", "verify"),
     m("verify-duplicates-off", P, "if any(n > 1 for n in keys.values()):", "if False:",

@@ -7,6 +7,8 @@ fields must say what the grader saw in the files, whatever the log or the diff t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bashenv.agents import heredoc_write
@@ -180,6 +182,34 @@ def test_implicitly_loaded_files_are_removed_before_the_tests(env, case):
     assert reward == 0.0, verdict["log"][-2000:]
     assert path in verdict["reverted_config"], verdict
     assert verdict["outcome"] == "unresolved"
+
+
+def test_a_task_that_opts_out_of_config_protection_keeps_the_agents_conftest(
+        textkit, textkit_image, tmp_path):
+    """`protect_config: false` is the task's choice: no other rule removes a conftest."""
+    task = textkit.model_copy(update={"tests": textkit.tests.model_copy(
+        update={"protect_config": False})})
+
+    def write(repo):
+        (repo / "tests/conftest.py").write_text(FORCE_PASS_CONFTEST)
+
+    verdict = Rewarder(task, textkit_image, RUN).grade(_diff(tmp_path, write))
+    assert verdict.reverted_config == [] and verdict.outcome == "resolved", verdict.log[-2000:]
+
+
+def test_a_flood_of_test_output_keeps_head_and_tail(textkit, textkit_image):
+    """500 KB printed before pytest's last line: the verdict keeps head and tail (the
+    summary line is in the tail), and says how much was cut."""
+    loud = ("def pytest_terminal_summary(terminalreporter):\n"
+            "    terminalreporter.write(('y' * 999 + '\\n') * 500)\n")
+    tests = textkit.tests.model_copy(update={"files": {"conftest.py": loud}})
+    verdict = Rewarder(textkit.model_copy(update={"tests": tests}), textkit_image, RUN).grade(
+        textkit.gold_patch)
+    assert verdict.outcome == "resolved", verdict.log[-2000:]
+    # The box sent back head + tail (about 72 KiB), not 500 KB; the verdict keeps its tail.
+    cut = re.match(r"\[\.\.\. (\d+) chars cut \.\.\.\]", verdict.log)
+    assert cut and int(cut.group(1)) < 60_000
+    assert "8 passed" in verdict.log.splitlines()[-1]
 
 
 def test_pytest_plugins_in_an_extra_test_module_never_load(env):

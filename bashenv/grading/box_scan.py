@@ -1,4 +1,4 @@
-"""Runs *inside* the grading container as root: `python3 -I -S box_scan.py prepare|finish JOB`.
+"""Runs *inside* the grading container as root: `python3 -I -S box_scan.py prepare JOB`.
 
 stdlib only, Python 3.8+. `-I -S`: nothing from the repository, the user site or `.pth`
 files loads into this root process.
@@ -14,8 +14,6 @@ prepare (after the agent's change is in the workdir, before the hidden tests):
   4. asks the test interpreter, as the unprivileged user, which pytest plugins its
      environment installs (they are loaded with -p: entry-point autoload is off);
   writes <grade>/private/prepared.json (root only) and <grade>/py/pargs.
-finish (after the tests, once every process of the test user is dead): copies the report
-  (never through a symlink), keeps head and tail of the log, writes result.json.
 """
 
 import filecmp
@@ -32,8 +30,7 @@ import config_guard
 COMPILED = (b".pyc", b".pyo")
 EXTENSIONS = (b".so", b".pyd")
 METADATA_DIRS = (b".dist-info", b".egg-info")
-ALWAYS_PROTECTED = {"pytest", "_pytest", "pluggy", "py", "conftest", "_bashenv_grader"}
-LOG_HEAD, LOG_TAIL, REPORT_CAP = 8 << 10, 64 << 10, 64 << 20
+ALWAYS_PROTECTED = {"pytest", "_pytest", "pluggy", "py", "_bashenv_grader"}
 PLUGIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 PROBE = r"""
 import json, os, sys
@@ -227,35 +224,10 @@ def write_private(job, name, data):
         json.dump(data, handle)
 
 
-def finish(job, rc, start, end):
-    private = os.path.join(job["grade_dir"], "private")
-    log_path = os.path.join(private, "test.log")
-    with open(log_path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        head = handle.read(LOG_HEAD)
-        handle.seek(max(len(head), size - LOG_TAIL))
-        tail = handle.read(LOG_TAIL)
-    os.unlink(log_path)  # frees the space a flood of output may have taken
-    cut = size - len(head) - len(tail)
-    with open(os.path.join(private, "log.txt"), "wb") as handle:
-        handle.write(head + (b"\n[... %d bytes of test output cut ...]\n" % cut if cut else b"")
-                     + tail)
-    report = config_guard.read_file(os.path.join(job["grade_dir"], "out", "report.xml"))
-    if report is not None and len(report) <= REPORT_CAP:
-        with open(os.path.join(private, "report.xml"), "wb") as handle:
-            handle.write(report)
-    started = os.path.lexists(os.path.join(job["grade_dir"], "out", "started"))
-    write_private(job, "result.json", {"rc": int(rc), "start": float(start), "end": float(end),
-                                       "started": started})
-
-
 def main():
     with open(sys.argv[2]) as handle:
         job = json.load(handle)
-    if sys.argv[1] == "prepare":
-        prepare(job)
-    else:
-        finish(job, *sys.argv[3:6])
+    prepare(job)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ PRIVATE_DIR = f"{GRADE_DIR}/private"  # 0700 root: results, log, report copy
 PLUGIN = "_bashenv_grader"
 ERR_PATCH, ERR_SETUP, ERR_TREE = 90, 91, 92  # exit codes of the script before the tests
 EMBED_TREE_MAX = 16 << 20  # a tree up to this size travels with the inputs (one API call)
+LOG_HEAD, LOG_TAIL, REPORT_CAP = 8 << 10, 64 << 10, 64 << 20  # what comes back from a run
 GRADER_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID")
 _HERE = Path(__file__).parent
 BOX_FILES = {f"{IN_DIR}/box_scan.py": (_HERE / "box_scan.py").read_bytes(),
@@ -53,6 +54,25 @@ GIT = ("HOME=/nonexistent git -c core.quotePath=false -c core.attributesFile=/de
 TEST_ENV = ("PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 PYTHONSAFEPATH=1 "
             f"PYTHONNOUSERSITE=1 PYTHONPATH={PY_DIR}${{PYTHONPATH:+:$PYTHONPATH}}")
 OTHER_RUNNER_ENV = "PYTHONDONTWRITEBYTECODE=1 PYTHONNOUSERSITE=1"
+
+
+# After the tests, with every process of the test user dead: the report moved (never
+# followed if a symlink; capped), head and tail of the log kept, and the result written.
+# The reserve frees room first, in case the tests' output filled the scratch volume.
+_P, _LOG = PRIVATE_DIR, f"{PRIVATE_DIR}/test.log"
+FINISH = [
+    f"rm -f {_P}/reserve",
+    f"if [ -f {OUT_DIR}/report.xml ] && [ ! -L {OUT_DIR}/report.xml ] && "
+    f"[ $(stat -c %s {OUT_DIR}/report.xml) -le {REPORT_CAP} ]; then "
+    f"mv {OUT_DIR}/report.xml {_P}/report.xml; fi",
+    f"if [ -e {OUT_DIR}/started ]; then started=true; else started=false; fi",
+    f"n=$(stat -c %s {_LOG}); if [ $n -gt {LOG_HEAD + LOG_TAIL} ]; then "
+    f"{{ head -c {LOG_HEAD} {_LOG}; printf '\\n[... %d bytes of test output cut ...]\\n' "
+    f"$((n - {LOG_HEAD + LOG_TAIL})); tail -c {LOG_TAIL} {_LOG}; }} >{_P}/log.txt && rm {_LOG}; "
+    f"else mv {_LOG} {_P}/log.txt; fi || exit {ERR_SETUP}",
+    "printf '{\"rc\": %d, \"start\": %s, \"end\": %s, \"started\": %s}' "
+    f"$rc $start $end $started >{_P}/result.json || exit {ERR_SETUP}",
+]
 
 
 def owned_test_paths(task: Task) -> set[str]:
@@ -175,14 +195,15 @@ class Rewarder:
             f"{helper} prepare {IN_DIR}/job.json || exit {ERR_SETUP}",
             "(set -e", *hidden, f") || exit {ERR_SETUP}",
             f"chown -R {user}: . && mkdir -p {OUT_DIR} && chown {user}: {OUT_DIR} || exit {ERR_SETUP}",
-            "start=$(date +%s.%N)",
+            f"head -c 262144 /dev/zero >{PRIVATE_DIR}/reserve || exit {ERR_SETUP}",
+            "start=$EPOCHREALTIME",
             f"timeout -s KILL {limit} setpriv --reuid={user} --regid={user} --init-groups "
             f"env -u PYTEST_PLUGINS HOME=/home/{user} {test_env} bash -c {shlex.quote(command)} "
             f"</dev/null >{PRIVATE_DIR}/test.log 2>&1",
             "rc=$?",
-            "end=$(date +%s.%N)",
+            "end=$EPOCHREALTIME",
             f"pkill -9 -u {user}; sleep 0.1; pkill -9 -u {user}",
-            f"{helper} finish {IN_DIR}/job.json $rc $start $end || exit {ERR_SETUP}",
+            *FINISH,
         ])
 
     def _grade(self, patch: bytes | None = None,
