@@ -36,9 +36,9 @@ LOGS = Path(__file__).parent / "data" / "swebench_logs"
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BASHENV_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("BASHENV_SWEBENCH_SPECS", raising=False)
-    specs.swebench_specs.cache_clear()
+    specs.swebench_constants.cache_clear()
     yield
-    specs.swebench_specs.cache_clear()
+    specs.swebench_constants.cache_clear()
 
 
 def _sample() -> list[dict]:
@@ -127,7 +127,7 @@ def test_swebench_specs_are_read_from_its_constants_file(tmp_path, monkeypatch):
         "  'pre_install': ['conda install -y foo'],\n"
         "  'eval_commands': ['export LANG=C.UTF-8', 'locale-gen']}}}\n")
     monkeypatch.setenv("BASHENV_SWEBENCH_SPECS", str(tmp_path / "python.py"))
-    specs.swebench_specs.cache_clear()
+    specs.swebench_constants.cache_clear()
     [task] = instance_tasks(SAMPLE / "instances.json", SAMPLE / "repos", ids=["pallets__flask-4992"])
     env = task.environment
     assert env.python_packages == ["pip>=23", "Werkzeug==2.3.7"] and env.env == {"LANG": "C.UTF-8"}
@@ -321,3 +321,29 @@ def test_predictions_and_report_shapes(tmp_path):
     assert per["patch_successfully_applied"] and per["resolved"] and not per["patch_is_None"]
     assert per["tests_status"]["PASS_TO_PASS"] == {"success": ["t2"], "failure": ["t3"]}
     assert set(per["tests_status"]) == {"FAIL_TO_PASS", "PASS_TO_PASS", "FAIL_TO_FAIL", "PASS_TO_FAIL"}
+
+
+def test_requirements_files_are_read_at_the_setup_commit_as_swebench_does(tmp_path, monkeypatch):
+    """`packages: requirements.txt`: the repo's requirement file (its `-r` includes inlined,
+    `-e .` and comments dropped) at the environment setup commit; the spec's pins win."""
+    repo = git.Repo.init(tmp_path / "owner__proj")
+    (tmp_path / "owner__proj" / "requirements").mkdir()
+    (tmp_path / "owner__proj" / "requirements" / "dev.txt").write_text(
+        "-r tests.txt\n-e .\n# a comment\nclick==8.0.1    # via flask\n")
+    (tmp_path / "owner__proj" / "requirements" / "tests.txt").write_text("pytest==6.2.5\n")
+    repo.index.add(["requirements/dev.txt", "requirements/tests.txt"])
+    sha = repo.index.commit("reqs").hexsha
+    (tmp_path / "python.py").write_text(
+        "MAP_REPO_TO_REQS_PATHS = {'owner/proj': ['requirements/dev.txt']}\n"
+        "MAP_REPO_VERSION_TO_SPECS_PY = {'owner/proj': {'1.0': {'python': '3.9',\n"
+        "  'packages': 'requirements.txt', 'pip_packages': ['Click==8.1.3'],\n"
+        "  'install': 'python -m pip install -e .', 'test_cmd': 'pytest -rA'}}}\n")
+    monkeypatch.setenv("BASHENV_SWEBENCH_SPECS", str(tmp_path / "python.py"))
+    specs.swebench_constants.cache_clear()
+    record = {"repo": "owner/proj", "instance_id": "owner__proj-1", "base_commit": sha,
+              "environment_setup_commit": sha, "version": "1.0", "problem_statement": "x",
+              "FAIL_TO_PASS": ["tests/test_a.py::test_a"]}
+    (tmp_path / "i.jsonl").write_text(json.dumps(record) + "\n")
+    [task] = instance_tasks(tmp_path / "i.jsonl", tmp_path)
+    assert task.environment.python_packages == ["pip>=23", "pytest==6.2.5", "Click==8.1.3"]
+    assert "requirements from requirements/dev.txt" in task.metadata["notes"][0]

@@ -71,7 +71,7 @@ def test_import_then_gold_resolves_and_no_change_does_not(imported):
 
     out, env = imported
     os.environ.update(env)
-    specs.swebench_specs.cache_clear()
+    specs.swebench_constants.cache_clear()
     tasks = {t.id: t for t in load_tasks(out)}
     assert set(tasks) == {FLASK, PYTEST, REQUESTS}
     assert all(t.metadata["spec"].startswith("swebench") for t in tasks.values())
@@ -140,7 +140,7 @@ def test_gym_takes_an_instances_file_and_repos(imported):
                    repos=str(SAMPLE / "repos"), run_id=rid("swe-gym"))
     try:
         os.environ.update(imported[1])
-        specs.swebench_specs.cache_clear()
+        specs.swebench_constants.cache_clear()
         obs, _ = env.reset(options={"task_id": FLASK})
         assert "toml" in obs["issue"].lower()
         obs, *_ = env.step("git log --oneline | wc -l; git remote | wc -l")

@@ -22,6 +22,7 @@ from bashenv.swebench.instances import Instance, read_instances
 from bashenv.swebench.specs import PYTEST_IDS, Spec, base_for, spec_for
 from bashenv.task.loader import parse_task
 from bashenv.task.model import Task
+from bashenv.task.source import read_at
 
 GITHUB = "https://github.com/{repo}.git"
 TEST_TIMEOUT = 1800  # real suites are slower than the toy tasks; SWE-bench allows 30 min
@@ -75,7 +76,8 @@ def _command(spec: Spec, targets: list[str]) -> str:
 def task_data(inst: Instance, repos: Path | None, registry: bool = False,
               inline: bool = False) -> tuple[dict[str, Any], Spec, str]:
     """(task.yaml data, the spec, the Python used). `inline`: texts in the data, not files."""
-    spec = spec_for(inst)
+    source = repo_source(inst, repos)
+    spec = spec_for(inst, lambda commit, path: read_at(source, commit, path))
     base, python = base_for(spec.python, registry)
     # The export has no tags: setuptools_scm would call the project 0.1.dev1.
     scm = f"SETUPTOOLS_SCM_PRETEND_VERSION={shlex.quote(inst.version + '.0')} " \
@@ -83,7 +85,7 @@ def task_data(inst: Instance, repos: Path | None, registry: bool = False,
     text = (lambda value, name: value) if inline else (lambda value, name: {"file": name})
     data: dict[str, Any] = {
         "id": inst.instance_id,
-        "repo": repo_source(inst, repos),
+        "repo": source,
         "base_commit": inst.base_commit,
         "problem_statement": text(inst.problem_statement, "issue.md"),
         # A current pip first: Debian's (20.3 on bullseye) lets the system site-packages into

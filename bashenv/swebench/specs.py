@@ -19,6 +19,7 @@ import runpy
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,55 @@ def _installed_spec_file() -> Path | None:
 
 
 @functools.cache
-def swebench_specs() -> tuple[dict[str, dict[str, dict[str, Any]]], str] | None:
-    """(repo → version → spec, where it came from), or None when SWE-bench is not around."""
+def swebench_constants() -> tuple[dict[str, Any], str] | None:
+    """(the names SWE-bench's constants file defines, where it came from), or None."""
     given = os.environ.get("BASHENV_SWEBENCH_SPECS")
     path = _spec_file_from(Path(given)) if given else _installed_spec_file()
     if path is None:
         return None
-    names = runpy.run_path(str(path))
+    return runpy.run_path(str(path)), str(given or path)
+
+
+def swebench_specs() -> tuple[dict[str, dict[str, dict[str, Any]]], str] | None:
+    """(repo → version → spec, where it came from), or None when SWE-bench is not around."""
+    found = swebench_constants()
+    if found is None:
+        return None
+    names, where = found
     table = next((names[n] for n in SPEC_NAMES if isinstance(names.get(n), dict)), None)
     if table is None:
-        raise TaskError(f"{path}: no {' or '.join(SPEC_NAMES)} (a swebench 4.x file is needed)")
-    return table, str(given or path)
+        raise TaskError(f"{where}: no {' or '.join(SPEC_NAMES)} (a swebench 4.x file is needed)")
+    return table, where
+
+
+# Reads a file of the instance's repository at a commit: (commit, path) -> text or None.
+RepoReader = Callable[[str, str], "str | None"]
+_EXCLUDED = ("-e .", "#", ".[test")  # as SWE-bench's get_requirements_by_commit skips
+
+
+def requirements(repo: str, commit: str, read: RepoReader) -> tuple[list[str], str] | None:
+    """The requirement lines SWE-bench installs for a `packages: requirements.txt` spec:
+    the first of MAP_REPO_TO_REQS_PATHS[repo] at `commit`, its `-r` includes inlined;
+    (lines, the file) or None. Option lines (`-c`, `--index-url`) are left out."""
+    found = swebench_constants()
+    paths = (found[0].get("MAP_REPO_TO_REQS_PATHS") or {}).get(repo, []) if found else []
+    for req_path in paths:
+        text = read(commit, req_path)
+        if text is None:
+            continue
+        lines: list[str] = []
+        folder = req_path.rsplit("/", 1)[0] if "/" in req_path else ""
+        for line in text.splitlines():
+            if line.strip().startswith("-r"):
+                include = line.strip()[2:].strip()
+                extra = read(commit, f"{folder}/{include}" if folder else include) or ""
+                lines += extra.splitlines()
+            else:
+                lines.append(line)
+        kept = [ln.split(" #")[0].strip() for ln in lines
+                if ln.strip() and not ln.strip().startswith(_EXCLUDED)]
+        return [ln for ln in kept if ln and not ln.startswith("-")], req_path
+    return None
 
 
 def _as_list(value: Any) -> list[str]:
@@ -101,12 +140,27 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def from_swebench(raw: dict[str, Any], where: str) -> Spec:
+def _name(requirement: str) -> str:
+    """A requirement's project name, normalised as pip compares them."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]).lower()
+
+
+def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
+                  read: RepoReader | None = None) -> Spec:
     """A SWE-bench spec in bashenv's terms; what cannot be carried over is noted."""
     spec = Spec(python=str(raw.get("python", "3.9")), source=f"swebench ({where})")
     spec.pip_packages = _as_list(raw.get("pip_packages"))
     packages = raw.get("packages", "")
-    if packages in ("requirements.txt", "environment.yml"):
+    reqs = None
+    if packages == "requirements.txt" and inst is not None and read is not None:
+        reqs = requirements(inst.repo, inst.environment_setup_commit or inst.base_commit, read)
+    if reqs is not None:
+        # SWE-bench installs the requirements, then the spec's pip_packages over them: here
+        # one install, so the spec's pins replace the requirements' for the same package.
+        pinned = {_name(p) for p in spec.pip_packages}
+        spec.pip_packages = [*(r for r in reqs[0] if _name(r) not in pinned), *spec.pip_packages]
+        spec.notes.append(f"requirements from {reqs[1]} at the environment setup commit")
+    elif packages in ("requirements.txt", "environment.yml"):
         spec.notes.append(f"spec packages {packages!r} (the repository's own requirement "
                           "files, a conda environment) not installed; pip_packages and the "
                           "install step are")
@@ -137,13 +191,13 @@ def infer_spec(inst: Instance) -> Spec:
         f"Python {python} from the instance's date, `pip install -e .`, `pytest -rA`"])
 
 
-def spec_for(inst: Instance) -> Spec:
+def spec_for(inst: Instance, read: RepoReader | None = None) -> Spec:
     specs = swebench_specs()
     if specs is not None:
         table, where = specs
         raw = table.get(inst.repo, {}).get(inst.version)
         if raw is not None:
-            return from_swebench(raw, where)
+            return from_swebench(raw, where, inst, read)
         spec = infer_spec(inst)
         spec.notes.insert(0, f"{where} has no spec for {inst.repo} {inst.version}")
         return spec

@@ -223,6 +223,22 @@ def resolve_commit(task: Task) -> tuple[str, str]:
         )
 
 
+def read_at(repo: str, sha: str, path: str) -> str | None:
+    """The text of `path` at commit `sha` of `repo` (a URL or a local repository path),
+    through the same per-source cache as tasks (fetching only that commit); None when the
+    commit has no such file."""
+    url = repo if _is_url(repo) else (_shadow(Path(repo)) if _lacks_refs(Path(repo))
+                                      else Path(repo)).as_uri()
+    with file_lock("mirror-" + _cache_key(url)):
+        cache = _cache_repo(url)
+        try:
+            if not _has_commit(cache, sha):
+                _fetch_sha(cache, url, sha)
+            return str(cache.git.show(f"{sha}:{path}"))
+        except git.GitCommandError:
+            return None
+
+
 def export_base_repo(task: Task, dest: Path) -> str:
     """Write the tree at base_commit into `dest` as a fresh repository with that one commit.
 
