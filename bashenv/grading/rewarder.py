@@ -25,7 +25,8 @@ from bashenv.grading.parsers import PARSERS
 from bashenv.grading.tree import AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_USER, SEED_DIR, TaskImage
-from bashenv.sandbox.container import PROCESS_RUN_ID, Container, spec_for_task
+from bashenv.images.specs import spec_for_task
+from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task.model import Task
 
@@ -75,6 +76,11 @@ FINISH = [
 ]
 
 
+# Per task image: its environment's module names and pytest plugins, as the first grading
+# found them (the image cannot change under a tag, so later gradings skip the probe).
+_PROBES: dict[str, dict[str, Any]] = {}
+
+
 def owned_test_paths(task: Task) -> set[str]:
     """Files the hidden tests own: those the test patch touches, test files, test-id files."""
     owned = set(task.tests.files)
@@ -101,7 +107,6 @@ class Rewarder:
         self.spec = replace(spec, seed=None)
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
-        self._probe: dict[str, Any] | None = None  # the environment's module names and plugins
 
     def prefill(self) -> None:
         """Have a grading container ready before the first grading (with a pool)."""
@@ -152,7 +157,7 @@ class Rewarder:
         return json.dumps({
             "workdir": self.task.workdir, "seed": SEED_DIR, "grade_dir": GRADE_DIR,
             "user": AGENT_USER, "owned": sorted(self._owned), "protect_config": tests.protect_config,
-            "allow_extensions": tests.allow_compiled_extensions, "probe": self._probe,
+            "allow_extensions": tests.allow_compiled_extensions, "probe": _PROBES.get(self.image.tag),
         }).encode()
 
     def _plugin_conf(self) -> bytes:
@@ -228,7 +233,7 @@ class Rewarder:
             box.remove_later()
         prepared = _json(private.get("prepared.json")) or {}
         if prepared.get("probe"):
-            self._probe = prepared["probe"]
+            _PROBES[self.image.tag] = prepared["probe"]
         log = ran.text + private.get("log.txt", b"").decode("utf-8", errors="replace")
         verdict = Verdict(task.id, "unresolved", log=tail(log),
                           touched_test_files=capped(prepared.get("touched", [])),
