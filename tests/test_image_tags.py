@@ -8,8 +8,8 @@ import yaml
 
 from bashenv.images import image_tags
 from bashenv.images.build import build_task_image
+from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import Container
-from bashenv.sandbox.container import spec_for_task
 from bashenv.sandbox.engine import client
 from bashenv.task import Task, load_task
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from bashenv.cli import app
 from bashenv.images import build_base, image_tags, load_recipe, prune_images
 from bashenv.images.build import build_task_image
+from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import Container, SandboxSpec
-from bashenv.sandbox.container import spec_for_task
 from bashenv.sandbox.engine import client
 from bashenv.task import Task, load_task, load_tasks
 

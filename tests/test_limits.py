@@ -6,7 +6,7 @@ import pytest
 
 from bashenv.env import BashSWEEnv
 from bashenv.grading import Rewarder
-from bashenv.sandbox.container import spec_for_task
+from bashenv.images.specs import spec_for_task
 from bashenv.sandbox.engine import client
 
 from .conftest import rid

@@ -25,8 +25,8 @@ from bashenv.env.spaces import UnicodeText
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
+from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, BashSession, CommandResult, Sandbox, get_backend
-from bashenv.sandbox.container import spec_for_task
 from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.task import SUBMIT, Task, load_tasks
@@ -244,7 +244,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _rewarder(self) -> Rewarder:
         if self.task.id not in self._rewarders:
             self._rewarders[self.task.id] = Rewarder(self.task, self._image(), self.run_id,
-                                                     self.pool, self.runtime)
+                                                     self.pool, self.runtime, self.backend)
         return self._rewarders[self.task.id]
 
     def _ensure_sandbox(self) -> BashSession:

@@ -13,7 +13,7 @@ import stat
 try:
     import tomllib
 except ImportError:  # Python < 3.11 in the image: any change to pyproject.toml is reverted
-    tomllib = None
+    tomllib = None  # type: ignore[assignment]
 
 ALWAYS = (b"conftest.py", b"sitecustomize.py", b"usercustomize.py",
           b"pytest.ini", b".pytest.ini", b"pytest.toml", b".pytest.toml")

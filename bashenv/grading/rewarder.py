@@ -95,10 +95,12 @@ class Rewarder:
     taken from `pool` when one is given (never a container an agent has used)."""
 
     def __init__(self, task: Task, image: TaskImage, run_id: str = PROCESS_RUN_ID,
-                 pool: WarmPool | None = None, runtime: str | None = None) -> None:
+                 pool: WarmPool | None = None, runtime: str | None = None,
+                 backend: str | Backend | None = None) -> None:
         self.task = task
         self.image = image
         self.pool = pool
+        self.backend = get_backend(backend) if pool is None else pool.backend
         self.parser = PARSERS[task.tests.runner]
         # The grader runs as root (tests as the agent user), with a network never, and an
         # empty workdir: the script fills it from the seed or from the agent's tree.
@@ -121,7 +123,7 @@ class Rewarder:
         patch = diff.encode("utf-8", "surrogateescape") if isinstance(diff, str) else diff
         return self._guarded(lambda: self._grade(patch=patch))
 
-    def grade_workdir(self, box: Container) -> Verdict:
+    def grade_workdir(self, box: Sandbox) -> Verdict:
         """Grade what an agent left in `box`'s workdir (its git is neither used nor trusted)."""
         def run() -> tuple[Verdict, bytes | None]:
             tree = read_tree(box)
@@ -218,7 +220,7 @@ class Rewarder:
                   f"{PY_DIR}/plugin.json": self._plugin_conf()}
         if patch is not None:
             inputs[f"{IN_DIR}/agent.patch"] = patch
-        box = self.pool.acquire(self.spec) if self.pool else Container(self.spec)
+        box = self.pool.acquire(self.spec) if self.pool else self.backend.start(self.spec)
         try:
             if tree is not None and tree.size > EMBED_TREE_MAX:
                 put_tree(box, tree)  # straight into the workdir volume, which has the room

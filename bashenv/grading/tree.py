@@ -14,11 +14,10 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from bashenv.errors import SandboxError
-from bashenv.images.engine import ENGINE_ERRORS, client, explain
-from bashenv.sandbox.container import Container
+from bashenv.sandbox import Sandbox
 
 TREE_CAP_MB = 512  # the most a working tree may hold (file contents, `.git` excluded)
 _KEPT = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
@@ -77,15 +76,11 @@ def _relative(name: str) -> str | None:
     return "/".join(parts)
 
 
-def read_tree(box: Container, cap_mb: int = TREE_CAP_MB) -> AgentTree:
+def read_tree(box: Sandbox, cap_mb: int = TREE_CAP_MB) -> AgentTree:
     """The agent's workdir as a tar (see the module doc). Raises TreeTooLarge over the cap
     (counted on the raw stream, `.git` included) and SandboxError when the engine fails."""
     cap = (cap_mb << 20) + (cap_mb << 18)  # tar headers and padding on top of the contents
-    try:
-        chunks, _ = client().api.get_archive(box.id, box.spec.workdir, chunk_size=1 << 20)
-    except ENGINE_ERRORS as exc:
-        raise SandboxError(f"cannot read the working tree of {box.id[:12]}: "
-                           f"{box.why_dead() or explain(exc)}") from None
+    chunks = box.read_archive(box.spec.workdir)
     out = tempfile.TemporaryFile(prefix="bashenv-tree-")  # noqa: SIM115 (returned open)
     kept: set[str] = set()
     links: set[str] = set()  # nothing may be extracted through a symlink
@@ -93,7 +88,7 @@ def read_tree(box: Container, cap_mb: int = TREE_CAP_MB) -> AgentTree:
     files = 0
     try:
         # GNU long names carry raw bytes: a name that is not UTF-8 survives the round trip.
-        with tarfile.open(fileobj=_Stream(iter(chunks), cap), mode="r|",
+        with tarfile.open(fileobj=cast(IO[bytes], _Stream(iter(chunks), cap)), mode="r|",
                           errors="surrogateescape") as source, \
                 tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT,
                              encoding="utf-8", errors="surrogateescape") as target:
@@ -121,27 +116,27 @@ def read_tree(box: Container, cap_mb: int = TREE_CAP_MB) -> AgentTree:
     except TreeTooLarge:
         out.close()
         raise
-    except (tarfile.TarError, *ENGINE_ERRORS) as exc:
+    except SandboxError:
+        out.close()
+        raise
+    except tarfile.TarError as exc:
         out.close()
         raise SandboxError(f"cannot read the working tree of {box.id[:12]}: "
-                           f"{box.why_dead() or explain(exc)}") from None
+                           f"{box.why_dead() or exc}") from None
     size = out.tell()
     out.seek(0)
     return AgentTree(out, size, files, dropped)
 
 
-def put_tree(box: Container, tree: AgentTree) -> None:
+def put_tree(box: Sandbox, tree: AgentTree) -> None:
     """Extract `tree` into the (empty) workdir of a grading container, in one API call."""
     tree.archive.seek(0)
     try:
-        ok = client().api.put_archive(box.id, box.spec.workdir, tree.archive)
-    except ENGINE_ERRORS as exc:
-        ok, why = False, explain(exc)
-    else:
-        why = "the engine refused the archive"
-    if not ok:
+        box.write_archive(box.spec.workdir, tree.archive)
+    except SandboxError as exc:
+        why = str(exc)
         dead = box.why_dead()
         if dead:
-            raise SandboxError(f"cannot write the working tree into {box.id[:12]}: {dead}")
+            raise SandboxError(f"cannot write the working tree into {box.id[:12]}: {dead}") from None
         # The box is fine, so the tree itself does not fit (e.g. it filled the disk bound).
-        raise TreeTooLarge(f"the working tree could not be written for grading: {why}")
+        raise TreeTooLarge(f"the working tree could not be written for grading: {why}") from None

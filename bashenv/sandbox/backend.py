@@ -10,7 +10,8 @@ or by a "package.module:Class" string.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import IO, Any, Protocol, runtime_checkable
 
 from bashenv.errors import BashenvError
 from bashenv.sandbox.spec import ExecResult, SandboxSpec
@@ -50,6 +51,12 @@ class Sandbox(Protocol):
     def put_files(self, files: dict[str, bytes], root: str = "/", mode: int = 0o644) -> None: ...
 
     def get_files(self, directory: str) -> dict[str, bytes]: ...
+
+    def read_archive(self, directory: str) -> Iterator[bytes]:
+        """`directory` as a tar stream, read without running anything in the sandbox."""
+        ...
+
+    def write_archive(self, directory: str, archive: IO[bytes] | bytes) -> None: ...
 
     def get_file(self, path: str) -> bytes | None: ...
 

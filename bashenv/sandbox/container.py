@@ -13,8 +13,9 @@ import os
 import signal
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import docker.errors
 import docker.types
@@ -33,25 +34,9 @@ from bashenv.sandbox.lifecycle import (
 )
 from bashenv.sandbox.lifecycle import flush_removals as flush_removals
 from bashenv.sandbox.output import ExecFrames
-from bashenv.sandbox.spec import AGENT_UID, AGENT_USER, PROCESS_RUN_ID, SEED_DIR, ExecResult, SandboxSpec
-from bashenv.task.model import Task  # TODO(seam): spec_for_task moves out of the sandbox room
+from bashenv.sandbox.spec import AGENT_UID, AGENT_USER, ExecResult, SandboxSpec
 
 log = logging.getLogger("bashenv.sandbox")
-
-
-def spec_for_task(task: Task, image: str, role: str, run_id: str = PROCESS_RUN_ID,
-                  **overrides: Any) -> SandboxSpec:
-    """The sandbox a task's limits and policy ask for; `role` is agent or grader."""
-    limits, policy = task.limits, task.sandbox
-    fields: dict[str, Any] = {
-        "image": image, "workdir": task.workdir, "memory": limits.memory, "cpus": limits.cpus,
-        "pids": limits.pids, "file_size_mb": limits.file_size_mb, "run_id": run_id,
-        "disk_mb": limits.disk_mb, "seed": SEED_DIR,
-        "network": policy.network, "runtime": policy.runtime,
-        "user": "" if policy.user == "root" else policy.user,
-        "labels": {"bashenv.role": role, "bashenv.task": task.id},
-    }
-    return SandboxSpec(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 class Container:
@@ -170,6 +155,33 @@ class Container:
             self._container.put_archive(str(base), buf.getvalue())
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"cannot write files into {self.id[:12]}: {explain(exc)}") from None
+
+    def read_archive(self, directory: str) -> Iterator[bytes]:
+        """`directory` as a tar stream, read from the host side (nothing runs in the box),
+        in chunks as they arrive; engine failures, also mid-stream, are SandboxErrors."""
+        try:
+            chunks, _ = client().api.get_archive(self.id, directory, chunk_size=1 << 20)
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot read {directory} of {self.id[:12]}: "
+                               f"{self.why_dead() or explain(exc)}") from None
+
+        def stream() -> Iterator[bytes]:
+            try:
+                yield from chunks
+            except ENGINE_ERRORS as exc:
+                raise SandboxError(f"reading {directory} of {self.id[:12]} broke off: "
+                                   f"{self.why_dead() or explain(exc)}") from None
+        return stream()
+
+    def write_archive(self, directory: str, archive: IO[bytes] | bytes) -> None:
+        """Extract a tar into `directory` (which must be writable from the host)."""
+        try:
+            ok = client().api.put_archive(self.id, directory, archive)
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot write into {directory} of {self.id[:12]}: "
+                               f"{self.why_dead() or explain(exc)}") from None
+        if not ok:
+            raise SandboxError(f"the engine refused to write into {directory} of {self.id[:12]}")
 
     def get_files(self, directory: str) -> dict[str, bytes]:
         """Regular files under `directory` (one API call), by path relative to it."""
