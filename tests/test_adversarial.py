@@ -26,7 +26,7 @@ def env(textkit):
     yield environment
     environment.close()
     flush_removals()
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={RUN}"})
+    assert not client().containers.list(all=True, sparse=True, filters={"label": f"{LABEL}={RUN}"})
 
 
 def play(env, commands: list[str], *, gold: bool = False):

@@ -19,7 +19,7 @@ from .conftest import TASKS_DIR, rid
 
 
 def _containers(run_id: str) -> list:
-    return client().containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})
+    return client().containers.list(all=True, sparse=True, filters={"label": f"{LABEL}={run_id}"})
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def _agent_boxes(run_id: str, task_id: str | None = None) -> list:
     labels = [f"{LABEL}={run_id}", "bashenv.role=agent"]
     if task_id:
         labels.append(f"bashenv.task={task_id}")
-    return client().containers.list(filters={"label": labels})
+    return client().containers.list(sparse=True, filters={"label": labels})
 
 
 def _wait_for(predicate, seconds: float = 60) -> None:

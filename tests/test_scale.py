@@ -35,7 +35,7 @@ def _wait_ready(pool: WarmPool, spec: SandboxSpec, n: int) -> None:
 
 
 def _exists(container_id: str) -> bool:
-    return bool(client().containers.list(all=True, filters={"id": container_id}))
+    return bool(client().containers.list(all=True, sparse=True, filters={"id": container_id}))
 
 
 def test_pool_hands_out_distinct_warm_containers_and_refills(pool, base_image):
@@ -50,7 +50,7 @@ def test_pool_hands_out_distinct_warm_containers_and_refills(pool, base_image):
         first.remove()
         second.remove()
     pool.close()
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={rid('pool')}"})
+    assert not client().containers.list(all=True, sparse=True, filters={"label": f"{LABEL}={rid('pool')}"})
 
 
 def test_env_with_pool_never_reuses_a_container(pool, textkit):
@@ -162,4 +162,4 @@ def test_async_vector_env(textkit):
         assert obs["step"].tolist() == [0, 0]  # SAME_STEP: already reset for the next episode
     finally:
         envs.close()
-    assert not client().containers.list(all=True, filters={"label": f"{LABEL}={rid('vector')}"})
+    assert not client().containers.list(all=True, sparse=True, filters={"label": f"{LABEL}={rid('vector')}"})
