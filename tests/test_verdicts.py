@@ -17,6 +17,7 @@ import yaml
 
 from bashenv.grading import Rewarder
 from bashenv.images import ensure_task_image, image_tags
+from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.engine import client
 from bashenv.task import load_task
 
@@ -94,6 +95,7 @@ def calc_task(tmp_path_factory):
     task = load_task(root / "task.yaml")
     image = ensure_task_image(task)
     yield task, image, root
+    flush_removals()  # grading containers still being removed would hold the image
     client().images.remove(image_tags(task)[2])  # this module's own task image only
 
 
