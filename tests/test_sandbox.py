@@ -232,3 +232,31 @@ def test_dead_container_is_a_sandbox_error(base_image):
             session.run("echo hi", 5)
     finally:
         box.remove()
+
+
+def test_kill_sweep_goes_by_cgroup_not_name_and_freeze_stops_the_rest(box):
+    """A process that calls itself `sleep` (or anything) is killed; a frozen box changes
+    nothing until it is removed."""
+    box.exec(["bash", "-c", "nohup bash -c 'exec -a sleep bash -c \"while :; do date >> /tmp/a; "
+              "sleep 0.05; done\"' >/dev/null 2>&1 &"], user="1000")
+    time.sleep(0.3)
+    names = box.exec(["ps", "-eo", "args="]).text
+    assert "sleep" in names
+    assert box.kill_all_but_init()
+    left = box.exec(["ps", "-eo", "pid=,args="]).text.splitlines()
+    assert not [line for line in left if "sleep" in line and "ps -eo" not in line], left
+    box.exec(["bash", "-c", "nohup sh -c 'while :; do date >> /tmp/b; sleep 0.05; done' "
+              ">/dev/null 2>&1 &"], user="1000")
+    time.sleep(0.3)
+    box.freeze()
+    first = b"".join(box.read_archive("/tmp"))
+    time.sleep(0.5)
+    assert b"".join(box.read_archive("/tmp")) == first  # nothing ran while frozen
+    box.thaw()
+    time.sleep(0.3)
+    assert b"".join(box.read_archive("/tmp")) != first
+
+
+def test_dev_shm_is_bounded(box):
+    sizes = box.exec(["df", "-m", "--output=size", "/dev/shm"]).text.split()
+    assert sizes[-1] == "64", sizes

@@ -278,9 +278,12 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             rewarder = self._rewarder()
             if self._box is None:
                 return rewarder.grade(b"")
-            # Stop everything the agent left running (daemons, a fork bomb) first; then the
-            # working tree is read from the host side (the agent's git is not used).
+            # Stop everything the agent left running (daemons, a fork bomb: by cgroup, never
+            # by name), then freeze the box, so that nothing it left (a process the sweep
+            # cannot see, e.g. under gVisor) changes the tree while it is read from the host
+            # side (the agent's git is not used). The box is removed frozen.
             self._box.kill_all_but_init()
+            self._box.freeze()
             return rewarder.grade_workdir(self._box)
         except (SandboxError, DockerUnavailable) as exc:
             return Verdict(self.task.id, "error", error=str(exc), infra=True)

@@ -63,6 +63,7 @@ class Container:
                                              hard=spec.file_size_mb << 20)],
                 cap_add=list(spec.cap_add) or None,
                 runtime=spec.runtime,
+                shm_size="64m",  # /dev/shm is writable: bounded (and counted in memory)
                 working_dir=spec.workdir,
                 **_disk_options(spec),
             )
