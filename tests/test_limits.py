@@ -34,14 +34,19 @@ def test_spec_for_task_carries_every_limit(limited, textkit_image):
     assert (rewarder.spec.memory, rewarder.spec.pids, rewarder.spec.disk_mb) == ("768m", 99, 200)
 
 
-def test_agent_container_host_config_holds_exactly_the_tasks_limits(limited):
-    env = BashSWEEnv(limited, run_id=rid("limits"))
+def _run_in_agent_box(task, command: str) -> tuple[dict, dict]:
+    """(the observation of `command`, the HostConfig of the agent's container)."""
+    env = BashSWEEnv(task, run_id=rid("limits"))
     try:
         env.reset()
-        obs, *_ = env.step("df -m /repo | tail -1; ulimit -f; id -un")
-        host = client().api.inspect_container(env.unwrapped._box.id)["HostConfig"]
+        obs, *_ = env.step(command)
+        return obs, client().api.inspect_container(env.sandbox.id)["HostConfig"]
     finally:
         env.close()
+
+
+def test_agent_container_host_config_holds_exactly_the_tasks_limits(limited):
+    obs, host = _run_in_agent_box(limited, "df -m /repo | tail -1; ulimit -f; id -un")
     for key, value in _expected_host_config().items():
         assert host[key] == value, key
     assert host["ReadonlyRootfs"] and host["NetworkMode"] == "none"
@@ -56,12 +61,6 @@ def test_sandbox_policy_reaches_the_container(textkit):
     rooted = textkit.model_copy(update={
         "sandbox": textkit.sandbox.model_copy(update={"user": "root"}),
         "limits": textkit.limits.model_copy(update={"disk_mb": None})})
-    env = BashSWEEnv(rooted, run_id=rid("limits"))
-    try:
-        env.reset()
-        obs, *_ = env.step("id -un")
-        host = client().api.inspect_container(env.unwrapped._box.id)["HostConfig"]
-    finally:
-        env.close()
+    obs, host = _run_in_agent_box(rooted, "id -un")
     assert obs["output"] == "root\n"
     assert not host["ReadonlyRootfs"] and not host.get("Mounts")
