@@ -10,15 +10,19 @@ timeouts, interrupts, restarts) without a Docker engine. Chosen like any back-en
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 from bashenv.errors import SandboxError
 from bashenv.sandbox.spec import ExecResult, SandboxSpec
@@ -103,6 +107,17 @@ class LocalSandbox:
 
     def get_file(self, path: str) -> bytes | None:
         return self.get_files(path).get(Path(path).name)
+
+    def read_archive(self, directory: str) -> Iterator[bytes]:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(self.root / "fs" / directory.lstrip("/"), arcname=Path(directory).name)
+        yield buffer.getvalue()
+
+    def write_archive(self, directory: str, archive: IO[bytes] | bytes) -> None:
+        data = io.BytesIO(archive) if isinstance(archive, bytes) else archive
+        with tarfile.open(fileobj=data) as tar:
+            tar.extractall(self.root / "fs" / directory.lstrip("/"), filter="data")
 
     def kill_all_but_init(self) -> bool:
         return False  # no host-side view of "the box": the shell falls back to an exec

@@ -39,6 +39,10 @@ def shell(box):
 
 def test_the_local_backend_satisfies_the_protocols(box):
     assert isinstance(box, Sandbox)
+    box.put_files({"/data/a.txt": b"one", "/data/sub/b.txt": b"two"})
+    archive = b"".join(box.read_archive("/data"))
+    box.write_archive("/copy", archive)
+    assert box.get_files("/copy/data") == {"a.txt": b"one", "sub/b.txt": b"two"}
     stream = box.open_stream(["true"])
     assert isinstance(stream, Stream)
     stream.close()
