@@ -226,8 +226,11 @@ def _task_dockerfile(task: Task, env_tag: str) -> str:
     lines = [f"FROM {env_tag}", f"COPY --chown={owner} repo/ {seed}/", f"WORKDIR {seed}"]
     setup = task.environment.setup
     if setup:
+        # The CA variables as build ARGs: set for every setup RUN, never kept in the image,
+        # and a failing step is named by the task's own command.
         lines.append("COPY ca.crt /tmp/bashenv-ca.crt")
-        lines += [f"RUN {CA_ENV}{cmd}" for cmd in setup]
+        lines += [f"ARG {assignment}" for assignment in CA_ENV.split()]
+        lines += [f"RUN {cmd}" for cmd in setup]
     finish = [f"chown root:root {Path(seed).parent}", f"mkdir -p {workdir}",
               f"chown {owner} {workdir}"]
     if setup:
