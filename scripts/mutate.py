@@ -47,7 +47,7 @@ R, P, D, C = ("bashenv/grading/rewarder.py", "bashenv/grading/parsers.py",
               "bashenv/grading/diff.py", "bashenv/grading/config_guard.py")
 V, B, G, TR = ("bashenv/grading/verdict.py", "bashenv/grading/box_scan.py",
                "bashenv/grading/grader_plugin.py", "bashenv/grading/tree.py")
-E, S, T = "bashenv/env/bash_swe.py", "bashenv/sandbox/container.py", "bashenv/task/model.py"
+E, S, T = "bashenv/env/bash_swe.py", "bashenv/images/specs.py", "bashenv/task/model.py"
 VERDICTS, GRADING = "tests/test_verdicts.py", "tests/test_grading.py"
 PURE, LOADER, ENV = "tests/test_pure_logic.py", "tests/test_task_loader.py", "tests/test_env.py"
 ADVERSARIAL, INTEGRITY = "tests/test_adversarial.py", "tests/test_integrity.py"

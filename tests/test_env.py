@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 import bashenv  # noqa: F401  (registers BashSWE-v0)
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
+from bashenv.errors import BashenvError
 from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.engine import LABEL, client
 
@@ -39,9 +40,14 @@ def test_reset_is_deterministic_cheap_and_lazy(env):
     assert not _containers(rid("env"))  # the container starts on the first step
 
 
-def test_task_chosen_by_option(env):
-    _, info = env.reset(options={"task_id": "intervals-merge-unsorted"})
-    assert info["task_id"] == "intervals-merge-unsorted"
+def test_task_chosen_by_option(env, tasks):
+    for task_id in sorted(tasks) * 2:  # each one, whatever the random pick would be
+        obs, info = env.reset(seed=0, options={"task_id": task_id})
+        assert info["task_id"] == task_id and obs["issue"] == tasks[task_id].problem_statement
+    for index, task_id in enumerate(sorted(tasks)):
+        assert env.reset(options={"task_index": index})[1]["task_id"] == task_id
+    with pytest.raises(BashenvError, match="unknown task_id 'nope'"):
+        env.reset(options={"task_id": "nope"})
 
 
 def test_gold_agent_episode_gets_reward_one(env, textkit):
