@@ -19,9 +19,9 @@ from typing import Any
 
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
-from bashenv.images import build_images, client, ensure_task_image
+from bashenv.images import build_images, ensure_task_image
 from bashenv.sandbox import PROCESS_RUN_ID, SandboxSpec, get_backend
-from bashenv.sandbox.engine import ENGINE_ERRORS
+from bashenv.sandbox.engine import ENGINE_ERRORS, client
 from bashenv.sandbox.pool import WarmPool
 from bashenv.task import Task
 

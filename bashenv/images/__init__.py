@@ -9,9 +9,8 @@ from bashenv.images.build import (
     prune_images,
 )
 from bashenv.images.recipes import BaseRecipe, load_recipe
-from bashenv.sandbox.engine import LABEL, client
 
 __all__ = [
-    "LABEL", "BaseRecipe", "TaskImage", "build_base", "build_images", "client",
-    "ensure_task_image", "image_tags", "load_recipe", "prune_images",
+    "BaseRecipe", "TaskImage", "build_base", "build_images", "ensure_task_image", "image_tags",
+    "load_recipe", "prune_images",
 ]
