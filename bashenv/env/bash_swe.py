@@ -282,8 +282,12 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             # by name), then freeze the box, so that nothing it left (a process the sweep
             # cannot see, e.g. under gVisor) changes the tree while it is read from the host
             # side (the agent's git is not used). The box is removed frozen.
-            self._box.kill_all_but_init()
-            self._box.freeze()
+            swept = self._box.kill_all_but_init()
+            try:
+                self._box.freeze()
+            except SandboxError:
+                if not swept:  # nothing stopped what the agent left: no reading a moving tree
+                    raise
             return rewarder.grade_workdir(self._box)
         except (SandboxError, DockerUnavailable) as exc:
             return Verdict(self.task.id, "error", error=str(exc), infra=True)

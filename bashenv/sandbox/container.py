@@ -121,11 +121,20 @@ class Container:
         return DockerStream(exec_id, sock)
 
     def freeze(self) -> None:
-        """Pause every process (the cgroup freezer): nothing runs until `thaw`."""
-        try:
-            client().api.pause(self.id)
-        except ENGINE_ERRORS as exc:
-            raise SandboxError(f"cannot freeze {self.id[:12]}: {self.why_dead() or explain(exc)}") from None
+        """Pause every process (the cgroup freezer): nothing runs until `thaw`. The freezer
+        can fail on a busy host ("unable to freeze"): tried a few times, and a box left
+        half-frozen is thawed again, so that it can still be removed."""
+        for attempt in range(3):
+            try:
+                client().api.pause(self.id)
+                return
+            except ENGINE_ERRORS as exc:
+                reason = self.why_dead() or explain(exc)
+                with contextlib.suppress(*ENGINE_ERRORS):
+                    client().api.unpause(self.id)
+                if attempt == 2 or self.why_dead():
+                    raise SandboxError(f"cannot freeze {self.id[:12]}: {reason}") from None
+                time.sleep(0.1 * (attempt + 1))
 
     def thaw(self) -> None:
         try:
