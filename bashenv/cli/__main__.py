@@ -1,0 +1,5 @@
+"""`python -m bashenv.cli`."""
+
+from bashenv.cli import main
+
+main()

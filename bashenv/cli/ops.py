@@ -1,0 +1,62 @@
+"""`bashenv bench` and `bashenv gc`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bashenv.cli.app import RUN_ID_OPT, TASKS_ARG, app, console, tasks_at
+
+
+@app.command("bench")
+def bench(
+    path: Path | None = TASKS_ARG,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    quick: bool = typer.Option(False, help="Fewer samples (about a minute)."),
+    run_id: str | None = RUN_ID_OPT,
+) -> None:
+    """Measure step, reset, grading, concurrency, memory and rebuild figures beside peers."""
+    from bashenv.bench import GOALS, run_bench
+
+    figures = run_bench(tasks_at(path), quick=quick, progress=lambda m: console.print(f"[dim]{m}"),
+                        run_id=run_id)
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table("figure", "value", "goal", "met", title="bashenv bench")
+    for key, value in figures.items():
+        goal = GOALS.get(key)
+        met = "" if goal is None else ("[green]yes" if value <= goal else "[red]no")
+        table.add_row(key, f"{value:g}", "" if goal is None else f"<= {goal:g}", met)
+    Console().print(table)
+
+
+@app.command("gc")
+def gc(
+    run_id: str | None = typer.Option(None, help="Only this run's containers and volumes."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; remove nothing."),
+    everything: bool = typer.Option(
+        False, "--all", help="DANGEROUS on a shared engine: also running containers, whoever "
+        "owns them (with --run-id: that run's)."),
+) -> None:
+    """Remove bashenv leftovers that are provably abandoned: containers that stopped or were
+    never started, and unused volumes. Running containers die with their owner by
+    themselves and are never touched (unless --all)."""
+    from bashenv.sandbox import collect_garbage
+
+    garbage = collect_garbage(everything=everything, run_id=run_id, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    lines = [f"{verb} {box.id[:12]}  {box.run_id}  {box.state}: {box.reason}"
+             for box in garbage.containers]
+    if dry_run:
+        lines += [f"kept {box.id[:12]}  {box.run_id}  {box.state}: {box.reason}"
+                  for box in garbage.kept]
+        lines += [f"{verb} volume {volume}" for volume in garbage.volumes]
+    for line in lines:  # one line each, never wrapped, no markup: ids stay greppable
+        Console().print(line, soft_wrap=True, markup=False)
+    Console().print(f"{verb} {len(garbage.containers)} container(s) and {len(garbage.volumes)} "
+                    f"volume(s); kept {len(garbage.kept)} container(s)")
