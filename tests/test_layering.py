@@ -18,10 +18,10 @@ LAYERS = {  # room -> layer; a room imports rooms of a strictly lower layer (or 
     "task": 2, "sandbox": 2,
     "images": 3,
     "grading": 4,
-    "swebench": 5,
+    "swebench": 5, "trace": 5,
     "agents": 6, "env": 6,
-    "runner": 7,
-    "bench": 8,
+    "runner": 7, "rl": 7, "worlds": 7,
+    "bench": 8, "report": 8, "cluster": 8,
     "cli": 9, "__init__": 9, "__main__": 9,
 }
 

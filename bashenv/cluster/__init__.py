@@ -1,0 +1,1 @@
+"""Past one machine: episodes, gradings and runs on a Ray cluster."""

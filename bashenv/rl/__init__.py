@@ -1,0 +1,1 @@
+"""RL-trainer adapters and asynchronous rollout collection over BashSWE episodes."""

@@ -1,0 +1,1 @@
+"""Execution traces of Python runs inside a task's sandbox."""
