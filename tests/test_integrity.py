@@ -316,6 +316,32 @@ def test_a_tests_directory_replaced_by_a_symlink_cannot_lead_the_grader_out(env)
     assert verdict["error"] is None and "tests/test_core.py" in verdict["touched_test_files"]
 
 
+# A red-team probe: the hidden test file swapped for a link to the agent's own passing tests.
+PASSING_TESTS = "".join(f"def {name}():\n    pass\n\n\n" for name in (
+    "test_truncate_never_longer_than_width", "test_truncate_width_smaller_than_suffix",
+    "test_truncate_custom_suffix", "test_slugify_basic", "test_slugify_accents",
+    "test_truncate_short_text_unchanged", "test_truncate_negative_width", "test_word_count"))
+LINKED_TEST_FILE = {
+    "symlink": ["rm tests/test_core.py && ln -s ../mine.py tests/test_core.py"],
+    "hard link": ["rm tests/test_core.py && ln mine.py tests/test_core.py"],
+    "symlink plus a hard link": ["ln mine.py tests/mine_too.py && rm tests/test_core.py"
+                                 " && ln -s mine_too.py tests/test_core.py"],
+}
+
+
+@pytest.mark.parametrize("case", list(LINKED_TEST_FILE))
+def test_a_hidden_test_file_replaced_by_a_link_to_passing_tests_scores_zero(env, case):
+    observations, reward, verdict = play(env, [heredoc_write("mine.py", PASSING_TESTS),
+                                               *LINKED_TEST_FILE[case],
+                                               "python3 -m pytest -q tests/test_core.py | tail -1"])
+    assert "8 passed" in observations[-1]["output"]  # in the agent's box, the trick works
+    assert reward == 0.0 and verdict["outcome"] == "unresolved", verdict["log"][-2000:]
+    assert "tests/test_core.py" in verdict["touched_test_files"]
+    # The real hidden tests ran, and failed: the link was replaced by the task's file.
+    assert set(verdict["fail_to_pass"].values()) == {"failed"}, verdict["fail_to_pass"]
+    assert set(verdict["pass_to_pass"].values()) == {"passed"}, verdict["pass_to_pass"]
+
+
 # -- 12. audit fields come from the files, not from the log or the diff text ---------------
 
 def test_notes_looking_like_diff_headers_do_not_mark_test_files_touched(env, rewarder, tmp_path):
