@@ -1,0 +1,206 @@
+"""Tracing a task's code in its sandbox: the box, the tracer put into it, the trace read back.
+
+The tracer (tracer.py, standard library only) is copied at run time into a root-owned
+directory outside the repository, so no image recipe changes. The traced program runs
+as the unprivileged user with the trace written to a descriptor opened by root onto a
+file in a root-only directory: its code neither knows the path nor can reopen it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bashenv.errors import BashenvError
+from bashenv.images.build import AGENT_USER, TaskImage, ensure_task_image
+from bashenv.images.specs import spec_for_task
+from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
+from bashenv.task.model import Task
+from bashenv.trace import tracer as _tracer
+
+TRACE_DIR = "/bashenv_trace"  # outside the repository, a volume the host can write
+IN_DIR, OUT_DIR = f"{TRACE_DIR}/in", f"{TRACE_DIR}/out"
+TRACER_SOURCE = Path(_tracer.__file__).read_bytes()
+TRACER_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL")
+LOG_CAP = 16 << 10  # the traced program's own output kept (head)
+SIDES = ("before", "after")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Stop tracing after `events` events or `seconds` of wall time; reprs cut at
+    `repr_chars`; frames deeper than `depth` are not traced. Each hit is stated."""
+
+    events: int = 10000
+    repr_chars: int = 120
+    seconds: float = 20.0
+    depth: int = 64
+
+    def args(self) -> list[str]:
+        return ["--max-events", str(self.events), "--max-repr", str(self.repr_chars),
+                "--max-seconds", str(self.seconds), "--max-depth", str(self.depth)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to run: a script path (relative to the repository), a module, or a test id."""
+
+    kind: str  # script | module | test
+    value: str
+    args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("script", "module", "test"):
+            raise BashenvError(f"trace target kind must be script, module or test, "
+                               f"not {self.kind!r}")
+        if not self.value:
+            raise BashenvError(f"trace target: an empty {self.kind}")
+
+    def argv(self) -> list[str]:
+        head = {"script": [self.value], "module": ["-m", self.value],
+                "test": ["--test", self.value]}[self.kind]
+        return [*head, *self.args]
+
+    def __str__(self) -> str:
+        return self.value if self.kind != "module" else f"-m {self.value}"
+
+
+@dataclass
+class Trace:
+    """One traced run: its events (JSON objects), the run's summary and its output."""
+
+    events: list[dict[str, Any]]
+    end: dict[str, Any]
+    log: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        return str(self.end.get("outcome", "error"))
+
+    @property
+    def bounds_hit(self) -> dict[str, str]:
+        return dict(self.end.get("bounds_hit") or {})
+
+    def text(self) -> str:
+        return _tracer.to_text([*self.events, self.end])
+
+    def jsonl(self) -> str:
+        return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in [*self.events, self.end])
+
+
+def parse_trace(data: bytes, log: str = "") -> Trace:
+    """The tracer's output; a run that ended without its summary (killed) says so."""
+    events, end = [], None
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill
+        if record.get("event") == "end":
+            end = record
+        else:
+            events.append(record)
+    if end is None:
+        end = {"event": "end", "events": len(events), "outcome": "killed",
+               "bounds_hit": {"seconds": "the run was killed before the tracer finished"}}
+    return Trace(events, end, log)
+
+
+def tracer_command(target: Target, bounds: Bounds, include: list[str] | None = None,
+                   exclude: list[str] | None = None, fd: int | None = None,
+                   fmt: str = "jsonl", path: str = f"{IN_DIR}/tracer.py") -> list[str]:
+    argv = ["python3", "-s", path, *bounds.args()]
+    if fd is not None:
+        argv += ["--fd", str(fd)]
+    argv += ["--format", fmt]
+    for pattern in include or []:
+        argv += ["--include", pattern]
+    for pattern in exclude or []:
+        argv += ["--exclude", pattern]
+    return [*argv, *target.argv()]
+
+
+def box_files(task: Task, side: str) -> dict[str, bytes]:
+    files = {f"{IN_DIR}/tracer.py": TRACER_SOURCE}
+    if task.tests.patch:
+        files[f"{IN_DIR}/tests.patch"] = task.tests.patch.encode()
+    for i, (_, content) in enumerate(sorted(task.tests.files.items())):
+        files[f"{IN_DIR}/files/{i}"] = content.encode()
+    if side == "after":
+        if not task.gold_patch:
+            raise BashenvError(f"task {task.id} has no gold_patch: cannot trace after the fix")
+        files[f"{IN_DIR}/gold.patch"] = task.gold_patch.encode()
+    return files
+
+
+def _script(task: Task, side: str, command: list[str], limit: float) -> str:
+    git = "HOME=/nonexistent git -c core.hooksPath=/dev/null apply --whitespace=nowarn"
+    setup = []
+    if task.tests.patch:
+        setup.append(f"{git} {IN_DIR}/tests.patch")
+    for i, (path, _) in enumerate(sorted(task.tests.files.items())):
+        target = shlex.quote(path)
+        setup.append(f"mkdir -p \"$(dirname {target})\" && cp {IN_DIR}/files/{i} {target}")
+    if side == "after":
+        setup.append(f"{git} {IN_DIR}/gold.patch")
+    user = AGENT_USER
+    run = (f"timeout -s KILL {int(limit) + 1} setpriv --reuid={user} --regid={user} "
+           f"--init-groups env HOME=/home/{user} PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
+           f"PYTHONDONTWRITEBYTECODE=1 PYTHONHASHSEED=0 {shlex.join(command)} "
+           f"3>{OUT_DIR}/trace.jsonl </dev/null >{OUT_DIR}/log.txt 2>&1")
+    return "\n".join([
+        "umask 022",
+        f"chmod 755 {TRACE_DIR} {IN_DIR} && mkdir -m 700 {OUT_DIR} || exit 91",
+        f"cd {shlex.quote(task.workdir)} || exit 91",
+        "(set -e", *setup, ") || exit 90",
+        f"chown -R {user}: . || exit 91",
+        run,
+        f"head -c {LOG_CAP} {OUT_DIR}/log.txt >{OUT_DIR}/log.head",
+        "exit 0",
+    ])
+
+
+class TaskTracer:
+    """Traces runs of one task's code, each in a fresh box (thread-safe)."""
+
+    def __init__(self, task: Task, image: TaskImage | None = None, run_id: str = PROCESS_RUN_ID,
+                 backend: str | Backend | None = None, runtime: str | None = None) -> None:
+        self.task = task
+        self.image = image or ensure_task_image(task)
+        self.backend = get_backend(backend)
+        self.spec = spec_for_task(task, self.image.tag, "trace", run_id, cap_add=TRACER_CAPS,
+                                  user="", network=False, runtime=runtime, scratch=TRACE_DIR)
+
+    def trace(self, target: Target, side: str = "before", bounds: Bounds = Bounds(),
+              include: list[str] | None = None, exclude: list[str] | None = None) -> Trace:
+        if side not in SIDES:
+            raise BashenvError(f"side must be one of {SIDES}, not {side!r}")
+        command = tracer_command(target, bounds, include, exclude, fd=3)
+        box = self.backend.start(self.spec)
+        try:
+            return self._run(box, target, side, command, bounds)
+        finally:
+            box.remove_later()
+
+    def _run(self, box: Sandbox, target: Target, side: str, command: list[str],
+             bounds: Bounds) -> Trace:
+        box.put_files(box_files(self.task, side), root=TRACE_DIR if self.spec.disk_mb else "/")
+        limit = bounds.seconds + 30  # the tracer stops itself at bounds.seconds (+1)
+        ran = box.exec(["bash", "-c", _script(self.task, side, command, limit)], user="root",
+                       timeout=limit + 60)
+        if ran.exit_code == 90:
+            raise BashenvError(f"task {self.task.id}: the test or gold patch does not apply "
+                               f"in the box: {ran.text[-500:]}")
+        if ran.exit_code != 0:
+            raise BashenvError(f"task {self.task.id}: tracing failed (exit {ran.exit_code}): "
+                               f"{ran.text[-500:]}")
+        out = box.get_files(OUT_DIR)
+        log = out.get("log.head", b"").decode("utf-8", errors="replace")
+        trace = parse_trace(out.get("trace.jsonl", b""), log)
+        trace.meta = {"task_id": self.task.id, "commit": self.image.base_sha, "side": side,
+                      "target": str(target), "kind": target.kind, "image": self.image.tag}
+        return trace
