@@ -31,30 +31,21 @@ def tasks_schema() -> None:
 
 
 @tasks_app.command("validate")
-def tasks_validate(path: Path | None = TASKS_ARG, run_id: str | None = RUN_ID_OPT) -> None:
+def tasks_validate(
+    path: Path | None = TASKS_ARG,
+    run_id: str | None = RUN_ID_OPT,
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Tasks checked at once."),
+    report: Path | None = typer.Option(None, "--report", help="Also write every task's "
+                                       "problems and causes, and the summary, as JSON."),
+) -> None:
     """Check each task as SWE-bench does, in real containers: every FAIL_TO_PASS test fails
     before the gold patch and passes after it, every PASS_TO_PASS test passes both times.
-    Problems are printed with their reasons; one broken task does not stop the others."""
+    Problems are printed with their reasons, and a summary says which tasks behave here and
+    why the others do not; one broken task does not stop the others."""
     from bashenv.env.bash_swe import default_tasks_dir
-    from bashenv.errors import TaskError
-    from bashenv.grading.validate import TaskReport, validate_path
-    from bashenv.images import ensure_task_image
+    from bashenv.swebench.commands import run_validate
 
-    def show(report: TaskReport) -> None:
-        for problem in report.problems:
-            console.print(f"[red]{report.task_id}: {problem}")
-        Console().print(f"{report.task_id}: {'ok' if report.ok else 'FAILED'}")
-
-    reports = validate_path(path or default_tasks_dir(), run_id_or_default(run_id), ensure_task_image, show)
-    table = Table("task", "no change", "gold patch", "problems", "ok")
-    for r in reports:
-        table.add_row(r.task_id, r.base.outcome if r.base else "-", r.gold.outcome if r.gold else "-",
-                      str(len(r.problems)), "[green]yes" if r.ok else "[red]no")
-    Console().print(table)
-    unloadable = [p for r in reports if not r.loaded for p in r.problems]
-    if unloadable:  # the others were checked first; `main` prints this as the error
-        raise TaskError("; ".join(unloadable))
-    raise typer.Exit(1 if any(not r.ok for r in reports) else 0)
+    run_validate(path or default_tasks_dir(), run_id_or_default(run_id), workers, report, console)
 
 
 @tasks_app.command("import")

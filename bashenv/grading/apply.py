@@ -1,6 +1,7 @@
 """Applying a diff (e.g. a prediction's model_patch) as SWE-bench's harness does: `git apply`, then
 `git apply --reject`, then `patch --fuzz=5`; the method that worked is printed as
-`bashenv-apply: <method>` (it lands in the verdict's log; `bashenv eval` reports it)."""
+`bashenv-apply: <method>` on the grading script's own output (not the test log, which may
+be cut), and the rewarder records it as `Verdict.apply_method`."""
 
 from __future__ import annotations
 

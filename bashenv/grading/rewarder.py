@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
-from bashenv.grading.apply import apply_snippet
+from bashenv.grading.apply import applied_with, apply_snippet
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
 from bashenv.grading.tree import AgentTree, TreeTooLarge, put_tree, read_tree
@@ -244,6 +244,8 @@ class Rewarder:
                           removed_bytecode=capped(prepared.get("bytecode", [])),
                           changed_files=capped(prepared.get("changed", [])))
         report = private.get("report.xml")
+        if patch is not None:  # the script's own output, never cut like the test log
+            verdict.apply_method = "failed" if ran.exit_code == ERR_PATCH else applied_with(ran.text)
         if ran.exit_code == ERR_PATCH:
             verdict.outcome = "patch_failed"
         elif ran.exit_code == ERR_TREE:

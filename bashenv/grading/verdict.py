@@ -27,6 +27,9 @@ class Verdict:
     removed_bytecode: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     note: str | None = None  # why an unresolved run has no per-test results
+    # How a diff went in (grading/apply.py's METHODS, or "failed"); None: no diff to apply
+    # (empty, or an agent's working tree).
+    apply_method: str | None = None
     test_seconds: float = 0.0
     seconds: float = 0.0
     infra: bool = False  # the error came from the sandbox or engine, not from the diff

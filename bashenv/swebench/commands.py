@@ -1,8 +1,9 @@
-"""The `bashenv tasks import`, `bashenv tasks export` and `bashenv eval` commands' bodies
-(cli.py only declares their options)."""
+"""The `bashenv tasks import`, `tasks validate`, `tasks export` and `bashenv eval` commands'
+bodies (the cli package only declares their options)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bashenv.errors import TaskError
+from bashenv.grading.validate import TaskReport, summarize, validate_path
 from bashenv.swebench.evaluate import Outcome, evaluate, unknown_predictions
 from bashenv.swebench.export import export_tasks
 from bashenv.swebench.importer import import_instances
@@ -35,6 +37,51 @@ def run_import(file: Path, outdir: Path, repos: Path | None, ids: list[str] | No
                   "environment inferred (see each task.yaml's metadata.notes)")
     Console().print(f"imported {len(result.written)} instance(s) into {outdir} "
                     f"in {time.monotonic() - started:.2f}s")
+
+
+def run_validate(path: Path, run_id: str, workers: int, report_file: Path | None,
+                 err: Console) -> None:
+    """Validate with a progress bar, a line per task, a table and a summary by cause; exits 1
+    when a task does not behave (TaskError when a task file does not even load)."""
+    import typer
+
+    from bashenv.images import ensure_task_image
+
+    started = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task(f"validating ({workers} at once)", total=None)
+
+        def show(report: TaskReport) -> None:
+            progress.advance(bar)
+            for problem in report.problems:
+                progress.console.print(f"[red]{report.task_id}: {problem}", markup=False)
+            progress.console.print(f"{report.task_id}: "
+                                   f"{'ok' if report.ok else 'FAILED (' + ', '.join(report.causes) + ')'}",
+                                   markup=False)
+
+        reports = validate_path(path, run_id, ensure_task_image, show, workers)
+    seconds = time.monotonic() - started
+    table = Table("task", "no change", "gold patch", "problems", "ok")
+    for r in reports:
+        table.add_row(r.task_id, r.base.outcome if r.base else "-", r.gold.outcome if r.gold else "-",
+                      str(len(r.problems)), "[green]yes" if r.ok else "[red]no")
+    Console().print(table)
+    groups = summarize(reports)
+    summary = Table("", "tasks", "ids", title=f"{len(groups['behaves'])} of {len(reports)} "
+                    f"behave here ({seconds:.0f}s, {workers} at once)")
+    for cause, ids in groups.items():
+        summary.add_row(cause, str(len(ids)), ", ".join(ids))
+    Console().print(summary)
+    if report_file:
+        report_file.write_text(json.dumps({"seconds": round(seconds, 1), "workers": workers,
+                                           "summary": groups,
+                                           "tasks": [r.to_dict() for r in reports]}, indent=2))
+    unloadable = [p for r in reports if not r.loaded for p in r.problems]
+    if unloadable:  # the others were checked first; `main` prints this as the error
+        raise TaskError("; ".join(unloadable))
+    raise typer.Exit(1 if any(not r.ok for r in reports) else 0)
 
 
 def run_export(path: Path, out: Path) -> None:
@@ -82,4 +129,4 @@ def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: 
     return 0
 
 
-__all__ = ["TaskError", "run_eval", "run_export", "run_import"]
+__all__ = ["TaskError", "run_eval", "run_export", "run_import", "run_validate"]

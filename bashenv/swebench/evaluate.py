@@ -90,17 +90,6 @@ def instance_report(task: Task, patch: str | None, verdict: dict[str, Any]) -> d
     }}
 
 
-def _method(outcome: str, log: str) -> str:
-    """How the patch went in: the grader prints it before the tests run, so a long test log
-    that was cut from the front no longer holds it; the outcome still tells whether it did."""
-    from bashenv.grading.apply import applied_with
-
-    found = applied_with(log)
-    if found:
-        return found
-    return "failed" if outcome == "patch_failed" else "applied (method cut from the log)"
-
-
 def _status(verdict: dict[str, Any]) -> str:
     outcome = verdict.get("outcome")
     if outcome == "resolved":
@@ -132,7 +121,7 @@ def grade_one(task: Task, patch: str | None, run_id: str, cache: Path,
         return Outcome(task.id, "error", {"task_id": task.id, "outcome": "error",
                                           "error": f"image build: {exc}"})
     result = Rewarder(task, image, run_id).grade(patch)
-    verdict = {**result.to_dict(), "apply_method": _method(result.outcome, result.log),
+    verdict = {**result.to_dict(),  # apply_method: the Verdict's, as the grader saw it
                "python": task.metadata.get("python"), "python_spec": task.metadata.get("python_spec")}
     if not result.infra:  # an engine hiccup is retried on the next run, never cached
         cache.mkdir(parents=True, exist_ok=True)
