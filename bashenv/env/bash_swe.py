@@ -9,10 +9,12 @@ Reward: 0.0 on every step but the last; 1.0 at the end iff the issue is resolved
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,8 +29,10 @@ from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, BashSession, CommandResult, Sandbox, get_backend
+from bashenv.sandbox.fork import fork_box
 from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
+from bashenv.sandbox.spec import SandboxSpec
 from bashenv.task import SUBMIT, Task, load_tasks
 
 MAX_ACTION_CHARS = 1_000_000
@@ -172,6 +176,42 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         """The episode's sandbox (None before the first command and after the episode)."""
         return self._box
 
+    def fork(self) -> BashSWEEnv:
+        """An independent copy of this episode: a new sandbox holding this one's files (the
+        workdir and every other writable place) and a shell with its cwd, variables,
+        functions and aliases; steps, transcript and RNG carry over. Each env is graded on
+        its own tree and must be closed on its own. Background processes are not copied.
+        (Through `gym.make`'s wrappers: `env.unwrapped.fork()`.)"""
+        if self._done:
+            raise BashenvError("cannot fork a finished episode (submitted, truncated or its "
+                               "sandbox broke): call reset() first")
+        twin = copy.copy(self)
+        twin._transcript = list(self._transcript)
+        twin._overrides = dict(self._overrides)
+        twin._np_random = copy.deepcopy(self._np_random)
+        twin._box, twin._shell = None, None
+        if self._box is None or self._shell is None:
+            return twin  # no command ran yet: the twin starts its own box on its first one
+        spec = self._agent_spec()
+        if self.pool is not None:
+            box, shell = self.pool.acquire_with_shell(spec)
+        else:
+            box = self.backend.start(replace(spec, seed=None))  # filled by the copy
+            try:
+                shell = BashSession(box)
+            except BashenvError:
+                box.remove()
+                raise
+        try:
+            fork_box(self._box, self._shell, box, shell)
+        except BashenvError:
+            shell.close()
+            box.remove()
+            raise
+        shell.output_chars = self.task.limits.output_chars
+        twin._box, twin._shell = box, shell
+        return twin
+
     def render(self) -> str | None:
         return "\n".join(self._transcript) if self.render_mode == "ansi" else None
 
@@ -247,10 +287,13 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                                                      self.pool, self.runtime, self.backend)
         return self._rewarders[self.task.id]
 
+    def _agent_spec(self) -> SandboxSpec:
+        return spec_for_task(self.task, self._image().tag, "agent", self.run_id,
+                             runtime=self.runtime)
+
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
-            spec = spec_for_task(self.task, self._image().tag, "agent", self.run_id,
-                                 runtime=self.runtime)
+            spec = self._agent_spec()
             if self.pool is not None:
                 self._box, self._shell = self.pool.acquire_with_shell(spec)
             else:

@@ -1,0 +1,156 @@
+"""Copy a running sandbox and its shell into another, so a search can try an action in the
+copy and keep the original ("simulate before you execute").
+
+What is copied: every place the agent can write in a bounded box (the workdir, /tmp,
+/var/tmp, the agent's home, /dev/shm) as one tar made inside the source by the shell's
+user, and the shell's state (cwd, shell and exported variables, functions, aliases,
+options, umask, traps) as a bash script the source shell writes and the copy's shell
+sources. Not copied: running processes (background jobs), open descriptors, ulimits.
+
+Why not `docker commit`: a bounded box has a read-only root filesystem and keeps all it
+writes on tmpfs, which a commit does not capture; and a commit plus a start costs more
+than the archive (see the README's figures). Only the Sandbox protocol is used (exec,
+write_archive), so any back-end forks the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import shlex
+import tarfile
+import time
+
+from bashenv.errors import SandboxError
+from bashenv.sandbox.backend import Sandbox
+from bashenv.sandbox.shell import BashSession
+from bashenv.sandbox.spec import AGENT_UID, AGENT_USER
+
+# Writable places of a bounded box besides the workdir (container.py's tmpfs mounts).
+WRITABLE = ("/tmp", "/var/tmp", f"/home/{AGENT_USER}", "/dev/shm")
+STATE_TIMEOUT = 20.0
+COPY_TIMEOUT = 600.0
+
+# Bash's own and the harness's variables: never copied, never unset.
+_SKIP = ("BASH BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_ARGV0 BASH_CMDS "
+         "BASH_COMMAND BASH_LINENO BASH_LOADABLES_PATH BASH_REMATCH BASH_SOURCE BASH_SUBSHELL "
+         "BASH_VERSINFO BASH_VERSION COLUMNS COMP_WORDBREAKS DIRSTACK EPOCHREALTIME "
+         "EPOCHSECONDS EUID FUNCNAME GROUPS HISTCMD HOSTNAME HOSTTYPE LINENO LINES MACHTYPE "
+         "OLDPWD OPTERR OPTIND OSTYPE PIPESTATUS PPID PROMPT_COMMAND PS1 PS2 PWD RANDOM "
+         "SECONDS SHELLOPTS SHLVL SRANDOM UID _")
+
+# Runs in the source shell: writes a script that recreates its state into "$1"'s place.
+_DUMP = r"""{
+__bashenv_skip=' %(skip)s '
+__bashenv_names=' '
+for __bashenv_v in $(compgen -v); do
+  case "$__bashenv_skip" in *" $__bashenv_v "*) continue ;; esac
+  case "$__bashenv_v" in __bashenv_*) continue ;; esac
+  __bashenv_names+="$__bashenv_v "
+  declare -p "$__bashenv_v"
+done
+printf '__bashenv_keep=%%q\n' "$__bashenv_names"
+printf '%%s\n' 'unalias -a'
+alias -p
+declare -f
+declare -F | while read -r _ __bashenv_f __bashenv_n; do
+  [ "$__bashenv_f" = -fx ] && printf 'export -f %%s\n' "$__bashenv_n"
+done
+printf 'umask %%s\n' "$(umask)"
+printf 'OLDPWD=%%q; cd -- %%q\n' "${OLDPWD-}" "$PWD"
+shopt -p
+set +o
+trap -p
+} > %(path)s 2>/dev/null"""
+
+# Runs in the copy's shell before the script: drops variables the source had unset.
+_UNSET_EXTRA = r"""__bashenv_skip=' %(skip)s '
+for __bashenv_v in $(compgen -v); do
+  case "$__bashenv_skip" in *" $__bashenv_v "*) continue ;; esac
+  case "$__bashenv_v" in __bashenv_*) continue ;; esac
+  case "$__bashenv_keep" in *" $__bashenv_v "*) ;; *) unset -v "$__bashenv_v" 2>/dev/null ;; esac
+done"""
+
+
+def fork_box(source: Sandbox, source_shell: BashSession, target: Sandbox,
+             target_shell: BashSession) -> float:
+    """Make `target` (a fresh box from the same spec, seeded or not) a copy of `source`,
+    files and shell. Returns the seconds it took. Raises SandboxError.
+
+    The work inside the boxes runs in their shells (a round trip costs well under a
+    millisecond, an exec tens), with absolute tool paths (the agent's PATH may hold
+    anything); the bundle crosses through the workdir, which the host reads and writes.
+    """
+    started = time.monotonic()
+    token = secrets.token_hex(6)
+    state = f"/tmp/.bashenv-fork-{token}.sh"
+    bundle_path = f"{source.spec.workdir}/.bashenv-fork-{token}.tar"
+    places = " ".join(shlex.quote(p) for p in _places(source))
+    # The places' contents, not the places: their own modes and owners stay the copy's.
+    pack = (f"{_DUMP % {'skip': _SKIP, 'path': shlex.quote(state)}}\n"
+            f"(cd / && /usr/bin/find {places} -mindepth 1 -maxdepth 1 ! -path "
+            f"{shlex.quote(bundle_path)} -print0 2>/dev/null | /bin/tar -cf "
+            f"{shlex.quote(bundle_path)} --null -T - --ignore-failed-read 2>&1; "
+            f"[ $? -le 1 ]); "  # tar's 1: a file changed while it was read
+            f"__bashenv_rc=$?; /bin/rm -f -- {shlex.quote(state)}; (exit $__bashenv_rc)")
+    try:
+        packed = source_shell.run(pack, timeout=COPY_TIMEOUT)
+        if packed.timed_out or packed.exit_code != 0:
+            raise SandboxError(f"cannot fork {source.id[:12]}: archiving its files failed "
+                               f"(is its disk full?): {packed.output[-300:]!r}")
+        bundle = _read_bundle(source, bundle_path)
+    finally:
+        source_shell.run(f"/bin/rm -f -- {shlex.quote(bundle_path)}", timeout=STATE_TIMEOUT)
+    keep = _keep_line(bundle, state)
+    inner = _put_bundle(target, bundle, token)
+    wipe = " ".join(shlex.quote("/" + p) for p in _places(target))
+    unset = f"{keep}\n{_UNSET_EXTRA % {'skip': _SKIP}}\n" if keep else ""
+    unpack = (f"(for d in {wipe}; do [ -d \"$d\" ] && /usr/bin/find \"$d\" -mindepth 1 "
+              f"-maxdepth 1 ! -path {inner} -exec /bin/rm -rf -- {{}} + 2>/dev/null; done; "
+              f"cd / && /bin/tar -xpf {inner} 2>&1); __bashenv_rc=$?; /bin/rm -f -- {inner}; "
+              f"[ $__bashenv_rc = 0 ] && {{ {unset}. {shlex.quote(state)} 2>/dev/null; }}; "
+              f"/bin/rm -f -- {shlex.quote(state)}; (exit $__bashenv_rc)")
+    restored = target_shell.run(unpack, timeout=COPY_TIMEOUT)
+    if restored.timed_out or restored.exit_code != 0:
+        raise SandboxError(f"cannot fork into {target.id[:12]}: restoring the copy failed: "
+                           f"{restored.output[-300:]!r}")
+    return time.monotonic() - started
+
+
+def _places(box: Sandbox) -> list[str]:
+    return [box.spec.workdir.lstrip("/"), *(p.lstrip("/") for p in WRITABLE)]
+
+
+def _read_bundle(source: Sandbox, path: str) -> bytes:
+    """The bundle's bytes, read from the host side (get_archive wraps it in a tar)."""
+    raw = b"".join(source.read_archive(path))
+    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+        for member in archive:
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                return handle.read()
+    raise SandboxError(f"cannot fork {source.id[:12]}: its archive {path} is missing")
+
+
+def _put_bundle(target: Sandbox, bundle: bytes, token: str) -> str:
+    """Write the bundle into the target's workdir, owned by the shell's user (so it can
+    delete it from the sticky tmpfs); returns its quoted path."""
+    name = f".bashenv-fork-{token}.tar"
+    wrapper = io.BytesIO()
+    with tarfile.open(fileobj=wrapper, mode="w") as archive:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(bundle), 0o600, int(time.time())
+        info.uid = info.gid = AGENT_UID if target.spec.user else 0
+        archive.addfile(info, io.BytesIO(bundle))
+    target.write_archive(target.spec.workdir, wrapper.getvalue())
+    return shlex.quote(f"{target.spec.workdir}/{name}")
+def _keep_line(bundle: bytes, state: str) -> str | None:
+    """The `__bashenv_keep=...` line of the state script (which names the variables the
+    source had), read from the bundle so the copy can unset the others first."""
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as archive:
+        member = archive.extractfile(state.lstrip("/"))
+        text = member.read().decode("utf-8", "replace") if member else ""
+    for line in text.splitlines():
+        if line.startswith("__bashenv_keep="):
+            return line
+    return None
