@@ -17,7 +17,8 @@ from typing import Any
 from bashenv.errors import BashenvError
 from bashenv.images.build import AGENT_USER, TaskImage, ensure_task_image
 from bashenv.images.specs import spec_for_task
-from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
+from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, SandboxSpec, get_backend
+from bashenv.sandbox.spec import AGENT_UID
 from bashenv.task.model import Task
 from bashenv.trace import tracer as _tracer
 
@@ -137,7 +138,7 @@ def box_files(task: Task, side: str) -> dict[str, bytes]:
     return files
 
 
-def _script(task: Task, side: str, command: list[str], limit: float) -> str:
+def _task_setup(task: Task, side: str) -> list[str]:
     git = "HOME=/nonexistent git -c core.hooksPath=/dev/null apply --whitespace=nowarn"
     setup = []
     if task.tests.patch:
@@ -147,21 +148,45 @@ def _script(task: Task, side: str, command: list[str], limit: float) -> str:
         setup.append(f"mkdir -p \"$(dirname {target})\" && cp {IN_DIR}/files/{i} {target}")
     if side == "after":
         setup.append(f"{git} {IN_DIR}/gold.patch")
-    user = AGENT_USER
-    run = (f"timeout -s KILL {int(limit) + 1} setpriv --reuid={user} --regid={user} "
-           f"--init-groups env HOME=/home/{user} PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
+    return setup
+
+
+def _script(workdir: str, setup: list[str], command: list[str], limit: float,
+            user: str = AGENT_USER) -> str:
+    """As root: the repository prepared, then the tracer as `user`, its trace going to a
+    descriptor root opened onto a file in a root-only directory."""
+    switch = (f"--reuid={user} --regid={user} --init-groups" if not user.isdigit()
+              else f"--reuid={user} --regid={user} --clear-groups")
+    home = f"/home/{user}" if not user.isdigit() else "/tmp"
+    run = (f"timeout -s KILL {int(limit) + 1} setpriv {switch} "
+           f"env HOME={home} PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 "
            f"PYTHONDONTWRITEBYTECODE=1 PYTHONHASHSEED=0 {shlex.join(command)} "
            f"3>{OUT_DIR}/trace.jsonl </dev/null >{OUT_DIR}/log.txt 2>&1")
     return "\n".join([
         "umask 022",
         f"chmod 755 {TRACE_DIR} {IN_DIR} && mkdir -m 700 {OUT_DIR} || exit 91",
-        f"cd {shlex.quote(task.workdir)} || exit 91",
+        f"cd {shlex.quote(workdir)} || exit 91",
         "(set -e", *setup, ") || exit 90",
-        f"chown -R {user}: . || exit 91",
+        f"chown -R {user}:{user} . || exit 91",
         run,
         f"head -c {LOG_CAP} {OUT_DIR}/log.txt >{OUT_DIR}/log.head",
         "exit 0",
     ])
+
+
+def run_in_box(box: Sandbox, files: dict[str, bytes], script: str, limit: float,
+               what: str) -> Trace:
+    """Put the inputs into a started box, run the script as root, read the trace back."""
+    box.put_files(files, root=TRACE_DIR if box.spec.disk_mb else "/")
+    ran = box.exec(["bash", "-c", script], user="root", timeout=limit + 60)
+    if ran.exit_code == 90:
+        raise BashenvError(f"{what}: preparing the repository failed (a patch that does not "
+                           f"apply?): {ran.text[-500:]}")
+    if ran.exit_code != 0:
+        raise BashenvError(f"{what}: tracing failed (exit {ran.exit_code}): {ran.text[-500:]}")
+    out = box.get_files(OUT_DIR)
+    return parse_trace(out.get("trace.jsonl", b""),
+                       out.get("log.head", b"").decode("utf-8", errors="replace"))
 
 
 class TaskTracer:
@@ -180,27 +205,47 @@ class TaskTracer:
         if side not in SIDES:
             raise BashenvError(f"side must be one of {SIDES}, not {side!r}")
         command = tracer_command(target, bounds, include, exclude, fd=3)
+        limit = bounds.seconds + 30  # the tracer stops itself at bounds.seconds (+1)
+        script = _script(self.task.workdir, _task_setup(self.task, side), command, limit)
         box = self.backend.start(self.spec)
         try:
-            return self._run(box, target, side, command, bounds)
+            trace = run_in_box(box, box_files(self.task, side), script, limit,
+                               f"task {self.task.id}")
         finally:
             box.remove_later()
-
-    def _run(self, box: Sandbox, target: Target, side: str, command: list[str],
-             bounds: Bounds) -> Trace:
-        box.put_files(box_files(self.task, side), root=TRACE_DIR if self.spec.disk_mb else "/")
-        limit = bounds.seconds + 30  # the tracer stops itself at bounds.seconds (+1)
-        ran = box.exec(["bash", "-c", _script(self.task, side, command, limit)], user="root",
-                       timeout=limit + 60)
-        if ran.exit_code == 90:
-            raise BashenvError(f"task {self.task.id}: the test or gold patch does not apply "
-                               f"in the box: {ran.text[-500:]}")
-        if ran.exit_code != 0:
-            raise BashenvError(f"task {self.task.id}: tracing failed (exit {ran.exit_code}): "
-                               f"{ran.text[-500:]}")
-        out = box.get_files(OUT_DIR)
-        log = out.get("log.head", b"").decode("utf-8", errors="replace")
-        trace = parse_trace(out.get("trace.jsonl", b""), log)
         trace.meta = {"task_id": self.task.id, "commit": self.image.base_sha, "side": side,
                       "target": str(target), "kind": target.kind, "image": self.image.tag}
         return trace
+
+
+def default_image() -> str:
+    """The plain Python image files are traced in when no image is named."""
+    from bashenv.images.build import build_base
+    from bashenv.images.recipes import load_recipe
+
+    return build_base(load_recipe("python-bookworm"))[0]
+
+
+def trace_file(source: str | bytes, name: str = "main.py", *, image: str | None = None,
+               bounds: Bounds = Bounds(), run_id: str = PROCESS_RUN_ID,
+               backend: str | Backend | None = None, runtime: str | None = None) -> Trace:
+    """Trace one Python file (any code, no task) in a fresh box of `image`."""
+    if "/" in name or not name.endswith(".py"):
+        raise BashenvError(f"trace_file: name must be a plain file name ending in .py, not {name!r}")
+    data = source.encode() if isinstance(source, str) else source
+    image = image or default_image()
+    spec = SandboxSpec(image=image, workdir="/work", memory="1g", pids=256, run_id=run_id,
+                       runtime=runtime, cap_add=TRACER_CAPS, disk_mb=256, scratch=TRACE_DIR,
+                       labels={"bashenv.role": "trace"})
+    limit = bounds.seconds + 30
+    setup = [f"cp {IN_DIR}/prog/{name} {name}"]
+    script = _script("/work", setup, tracer_command(Target("script", name), bounds, fd=3),
+                     limit, user=str(AGENT_UID))
+    box = get_backend(backend).start(spec)
+    try:
+        trace = run_in_box(box, {f"{IN_DIR}/tracer.py": TRACER_SOURCE,
+                                 f"{IN_DIR}/prog/{name}": data}, script, limit, f"file {name}")
+    finally:
+        box.remove_later()
+    trace.meta = {"file": name, "image": image, "kind": "script", "target": name}
+    return trace

@@ -21,6 +21,7 @@ import os
 import re
 import reprlib
 import sys
+import textwrap
 import threading
 import time
 import types
@@ -31,6 +32,7 @@ HASH_SEED = "0"
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 DELETED = "<deleted>"
 FORMAT_VERSION = 1
+SOURCE_LINES = 200  # of one function kept in the summary
 
 
 class Bounds:
@@ -60,6 +62,7 @@ class Tracer:
         self.repr.maxstring = self.repr.maxother = bounds.repr_chars
         self.repr.maxlist = self.repr.maxtuple = self.repr.maxdict = self.repr.maxset = 20
         self.truncated = 0
+        self.sources: dict[str, str] = {}  # "file:first line" -> the function's source
 
     # -- which code is traced ---------------------------------------------------------
     def relpath(self, filename: str) -> str | None:
@@ -121,10 +124,24 @@ class Tracer:
         }
         if kind in ("return", "exception"):
             record["value"] = self.safe_repr(value)
+        elif kind == "call":
+            self._keep_source(code, record["file"])
         self.count += 1
         self.write(record)
         if kind == "return":
             del self.frames[key]
+
+    def _keep_source(self, code: types.CodeType, rel: str) -> None:
+        """Each traced function's source, once, for the summary (what a reader sees)."""
+        key = f"{rel}:{code.co_firstlineno}"
+        if key in self.sources or code.co_name == "<module>":
+            return
+        try:
+            import inspect
+            lines = inspect.getsourcelines(code)[0][:SOURCE_LINES]
+            self.sources[key] = textwrap.dedent("".join(lines))
+        except (OSError, TypeError, IndexError):
+            self.sources[key] = ""
 
     def _changed(self, frame: types.FrameType, last: dict[str, str]) -> dict[str, str]:
         module_level = frame.f_code.co_name == "<module>"
@@ -194,7 +211,8 @@ class Tracer:
                        f"{self.bounds.repr_chars} chars")
         end = {"event": "end", "events": self.count, "bounds_hit": self.hit,
                "backend": "monitoring" if sys.version_info >= (3, 12) else "settrace",
-               "python": "{}.{}".format(*sys.version_info[:2]), "format": FORMAT_VERSION, **result}
+               "python": "{}.{}".format(*sys.version_info[:2]), "format": FORMAT_VERSION, **result,
+               "functions": self.sources}
         self.write(end)
         with self.lock:
             if self.text is not None:
