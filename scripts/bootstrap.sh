@@ -69,6 +69,7 @@ need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)  # gVisor, an optional stronger sandbox
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # headless browser: the report's test
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]}"
     apt-get update -qq
