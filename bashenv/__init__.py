@@ -9,3 +9,12 @@ __version__ = "0.1.0"
 
 if "BashSWE-v0" not in registry:
     register(id="BashSWE-v0", entry_point="bashenv.env.bash_swe:BashSWEEnv")
+
+
+def __getattr__(name: str) -> object:
+    # `bashenv.run(tasks, agent, …)` without importing the runner (Docker, agents) up front.
+    if name == "run":
+        from bashenv.runner import run
+
+        return run
+    raise AttributeError(f"module 'bashenv' has no attribute {name!r}")

@@ -309,12 +309,30 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self._done = True
         verdict: Verdict | None = None
         if terminated or self.grade_on_truncation:
+            info["model_patch"] = self._agent_diff()
             verdict = self._grade()
             info["verdict"] = verdict.to_dict()
+            image = self._images.get(self.task.id)
+            info["image_tag"] = image.tag if image else None
             self._transcript.append(f"# verdict: {verdict.outcome} (reward {verdict.reward})")
         self._close_sandbox()
         reward = verdict.reward if verdict else 0.0
         return obs, reward, terminated, not terminated, info
+
+    def _agent_diff(self) -> str:
+        """The agent's change against the base commit (SWE-bench's model_patch), for results
+        and predictions only: grading reads the tree itself and never trusts the agent's git."""
+        if self._box is None:
+            return ""
+        git = ("git -c safe.directory='*' -c core.fsmonitor=false -c core.hooksPath=/dev/null")
+        script = (f"{git} add -A >/dev/null 2>&1; {git} diff --cached --binary --no-color "
+                  f"--no-ext-diff --no-textconv {self._image().base_sha} 2>/dev/null")
+        try:
+            ran = self._box.exec(["bash", "-c", script], user=self.task.sandbox.user,
+                                 workdir=self.task.workdir, timeout=30)
+        except SandboxError:
+            return ""
+        return ran.text[:MAX_TEXT_CHARS] if ran.exit_code == 0 else ""
 
     def _grade(self) -> Verdict:
         try:
