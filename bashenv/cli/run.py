@@ -49,6 +49,10 @@ def run(
         "model_patch) to this JSONL file."),
     fresh: bool = typer.Option(False, help="Ignore earlier results in the output file."),
     run_id: str | None = RUN_ID_OPT,
+    ray: str | None = typer.Option(None, "--ray", help="Run the episodes on a Ray cluster: "
+                                   "auto or HEAD:PORT (bashenv[ray]; see 'Scale out with Ray')."),
+    registry: str | None = typer.Option(None, help="With --ray: HOST:PORT of a Docker "
+                                        "registry the nodes pull images from and push to."),
 ) -> None:
     """Run an agent over tasks in parallel; results are appended to JSONL and resumable
     (a result is re-used only for the same task content, agent and agent settings). Each
@@ -66,7 +70,7 @@ def run(
     if fresh and results.exists():
         results.rename(results.with_suffix(f".{datetime.now():%Y%m%d-%H%M%S}.jsonl"))
     with console.status("building images (cached when unchanged)"):
-        for task in tasks:
+        for task in [] if ray else tasks:  # with --ray each node builds or pulls its own
             try:
                 build_task_image(task)
             except ImageBuildError as exc:  # recorded as this task's error; others go on
@@ -88,7 +92,10 @@ def run(
                 progress.console.print(f"[yellow]  retried after an infrastructure error: {error}")
 
         try:
-            records = run_benchmark(tasks, factory, results, workers=workers,
+            from bashenv.cluster import runner_for
+
+            records = runner_for(ray, registry, run_benchmark, console.print)(
+                                    tasks, factory, results, workers=workers,
                                     run_id=run_id_or_default(run_id), on_done=done,
                                     on_plan=planned)
         except KeyboardInterrupt:

@@ -108,7 +108,8 @@ class Backend(Protocol):
         ...
 
 
-BACKENDS = {"docker": "bashenv.sandbox.docker_backend:DockerBackend"}
+BACKENDS = {"docker": "bashenv.sandbox.docker_backend:DockerBackend",
+            "ray": "bashenv.cluster.backend:RayBackend"}  # a string: Ray loads only when used
 _instances: dict[str, Backend] = {}
 
 

@@ -1,0 +1,225 @@
+"""bashenv on a real Ray cluster of several nodes on this machine (no mocked Ray).
+
+Ray binds the machine's interface address unless it lives in a network namespace of its
+own, so pytest (in the host namespace) runs this same file as a driver script under
+`unshare --net`: it starts a head and three workers (one whose Docker engine does not
+answer), runs the scenarios, writes what it saw to report.json and stops every process it
+started, by pid. The tests below check that report. Containers carry this session's run
+ids, so the suite's leak check covers whatever the nodes started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 6399
+
+if __name__ != "__main__":
+    from conftest import rid
+
+    pytestmark = pytest.mark.skipif(
+        shutil.which("unshare") is None or os.geteuid() != 0 or
+        subprocess.run([sys.executable, "-c", "import ray"], capture_output=True).returncode != 0,
+        reason="needs root, unshare and Ray (pip install -e .[ray])")
+
+
+# -- the driver: runs inside the namespace ---------------------------------------------------
+
+def _slow_gold() -> Any:
+    """The gold agent after a pause, so that episodes are still running when a node dies."""
+    from bashenv.agents import GoldAgent
+
+    class SlowGold(GoldAgent):
+        name = "slow-gold"
+
+        def commands(self, task: Any) -> list[str]:
+            return ["sleep 12", *super().commands(task)]
+
+    return SlowGold()
+
+
+def _containers(run_id: str) -> list[str]:
+    from bashenv.sandbox.engine import LABEL, client
+
+    return [c.id for c in client().containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})]
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def drive(out: Path, run_prefix: str) -> None:
+    from bashenv.cluster.jobs import run_on_ray
+    from bashenv.cluster.local import LocalCluster
+    from bashenv.task import load_tasks
+
+    report: dict[str, Any] = {}
+    tasks = load_tasks(ROOT / "tasks")
+    cluster = LocalCluster(out / "ray", PORT)
+    try:
+        started = time.monotonic()
+        cluster.start_head(1)
+        cluster.add_worker(1)
+        cluster.add_worker(1)
+        cluster.add_worker(1, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+        report["cluster_start_s"] = round(time.monotonic() - started, 1)
+        from bashenv.cluster.nodes import connect, survey
+
+        ray = connect(cluster.address)
+        report["nodes"] = [n.__dict__ for n in survey(ray)]
+
+        # 1. The CLI: the bundled tasks spread over the nodes, the broken node excluded.
+        cli = subprocess.run(
+            [str(Path(sys.executable).with_name("bashenv")), "run", str(ROOT / "tasks"),
+             "--ray", cluster.address, "--output", str(out / "cli.jsonl"),
+             "--run-id", f"{run_prefix}-cli"], capture_output=True, text=True, timeout=600)
+        report["cli"] = {"rc": cli.returncode, "stdout": cli.stdout[-4000:],
+                         "stderr": cli.stderr[-4000:], "records": _lines(out / "cli.jsonl")
+                         if (out / "cli.jsonl").exists() else []}
+
+        # 2. A node dies mid-run: its episode goes elsewhere, nothing lost or doubled.
+        kill_run = f"{run_prefix}-kill"
+        said: list[str] = []
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["records"] = run_on_ray(tasks, _slow_gold, out / "kill.jsonl",
+                                               address=cluster.address, run_id=kill_run,
+                                               say=said.append)
+            except Exception as exc:
+                result["error"] = repr(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        time.sleep(8)  # every episode placed (one slot per healthy node) and sleeping
+        victim = ray.nodes()  # the node ids before the kill, to name the victim
+        cluster.kill_node(2)
+        killed_at = time.monotonic()
+        worker.join(600)
+        report["kill"] = {
+            "error": result.get("error"), "said": said,
+            "victim_raylet": cluster.raylets[2], "nodes_before": [n["NodeID"] for n in victim],
+            "dead_nodes": [n["NodeID"] for n in ray.nodes() if not n["Alive"]],
+            "lines": _lines(out / "kill.jsonl") if (out / "kill.jsonl").exists() else [],
+            "seconds_after_kill": round(time.monotonic() - killed_at, 1),
+            "containers_left": _containers(kill_run),
+        }
+
+        # 3. The env with backend="ray": its sandbox lives on a node, behind an actor.
+        report["env"] = _env_scenario(tasks, f"{run_prefix}-env", cluster.address)
+    finally:
+        cluster.stop()
+        report["left_processes"] = [p for p, (_, cmd) in __import__(
+            "bashenv.cluster.local", fromlist=["_processes"])._processes().items()
+            if str(out / "ray") in cmd and p != os.getpid()]
+        (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+
+
+def _env_scenario(tasks: list[Any], run_id: str, address: str) -> dict[str, Any]:
+    import gymnasium as gym
+
+    import bashenv  # noqa: F401  (registers BashSWE-v0)
+    from bashenv.agents import GoldAgent
+
+    os.environ["BASHENV_RAY_ADDRESS"] = address
+    task = next(t for t in tasks if t.id == "textkit-truncate-width")
+    env = gym.make("BashSWE-v0", tasks=[task], backend="ray", run_id=run_id)
+    try:
+        obs, _ = env.reset(seed=0)
+        obs, *_ = env.step("cd /repo && echo hello && pwd")
+        first = obs["output"]
+        latencies = []
+        for _ in range(30):
+            t = time.perf_counter()
+            env.step("true")
+            latencies.append((time.perf_counter() - t) * 1000)
+        node = getattr(env.unwrapped.sandbox, "node", None)
+        agent = GoldAgent()
+        agent.reset(task, obs)
+        reward, info = 0.0, {}
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(agent.act(obs))
+            done = terminated or truncated
+        latencies.sort()
+        return {"first_output": first, "reward": reward, "node": node,
+                "outcome": (info.get("verdict") or {}).get("outcome"), "error": info.get("error"),
+                "step_ms_p50": round(latencies[len(latencies) // 2], 2),
+                "step_ms_p90": round(latencies[int(len(latencies) * 0.9)], 2)}
+    except Exception as exc:
+        return {"error": repr(exc)}
+    finally:
+        env.close()
+
+
+# -- the tests: run the driver once, check what it saw --------------------------------------
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("ray")
+    proc = subprocess.run(["unshare", "--net", sys.executable, __file__, str(out), rid("ray")],
+                          capture_output=True, text=True, timeout=1500)
+    assert (out / "report.json").exists(), f"driver failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return json.loads((out / "report.json").read_text())
+
+
+def test_cli_spreads_the_bundled_tasks_over_nodes_and_excludes_a_node_without_docker(report):
+    cli = report["cli"]
+    assert cli["rc"] == 0, cli["stdout"] + cli["stderr"]
+    records = cli["records"]
+    assert sorted(r["task_id"] for r in records) == sorted(
+        ["durations-spaces-case", "intervals-merge-unsorted", "textkit-truncate-width"])
+    assert all(r["resolved"] for r in records), records
+    broken = [n["id"] for n in report["nodes"] if not n["ok"]]
+    assert len(broken) == 1 and "No Docker engine answers" in next(
+        n["reason"] for n in report["nodes"] if not n["ok"])
+    assert "excluded: No Docker engine answers" in cli["stdout"]
+    ran_on = {r["node"]["node_id"] for r in records}
+    assert len(ran_on) >= 2 and not ran_on & set(broken)  # spread, never on the broken node
+    assert all(r["node"]["host"] for r in records)
+
+
+def test_a_node_killed_mid_run_loses_and_doubles_nothing(report):
+    kill = report["kill"]
+    assert kill["error"] is None, kill
+    lines = kill["lines"]
+    ids = [r["task_id"] for r in lines]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 3, ids  # each task exactly once
+    assert all(r["resolved"] for r in lines), lines
+    assert len(kill["dead_nodes"]) == 1
+    dead = kill["dead_nodes"][0]
+    moved = [r for r in lines if r["infra_errors"]]
+    assert moved, "no episode was rescheduled"
+    assert all(r["node"]["node_id"] != dead for r in lines)  # finished elsewhere
+    assert any(dead[:12] in e for r in moved for e in r["infra_errors"])
+    assert any("lost" in line for line in kill["said"])
+    assert kill["containers_left"] == []  # the dead worker's switches ended its containers
+
+
+def test_env_with_ray_backend_runs_an_episode_on_a_node(report):
+    env = report["env"]
+    assert env.get("error") is None, env
+    assert "hello" in env["first_output"] and "/repo" in env["first_output"]
+    assert env["reward"] == 1.0 and env["outcome"] == "resolved"
+    assert env["node"] and env["node"]["node_id"] in {n["id"] for n in report["nodes"] if n["ok"]}
+
+
+def test_everything_started_is_stopped(report):
+    assert report["left_processes"] == []
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("BASHENV_RUN_ID", sys.argv[2])
+    drive(Path(sys.argv[1]), sys.argv[2])
