@@ -92,6 +92,10 @@ MUTANTS = [
       INTEGRITY, "-k", "leftover"),
     m("tree-keeps-agent-git", TR, 'if not parts or parts == [""] or ".git" in parts:',
       'if not parts or parts == [""]:', INTEGRITY, "-k", "broken_git"),
+    m("grading-kill-off", R, "swept = box.kill_all_but_init()", "swept = True",
+      INTEGRITY, "-k", "reforking and runc"),
+    m("grading-kill-fallback-off", R, '*([] if swept else [f"{KILL_TEST_USER} 2>/dev/null"])',
+      "*[]", INTEGRITY, "-k", "reforking and runsc"),
     m("no-report-always-error", R, 'if result.get("started") and rc != 0:', "if False:",
       INTEGRITY, "-k", "breaks_pytest"),
     # grading: reading reports

@@ -15,6 +15,7 @@ from bashenv.agents import heredoc_write
 from bashenv.env import BashSWEEnv
 from bashenv.grading import Rewarder
 from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox.engine import client
 
 from .conftest import TASKS_DIR, rid
 from .gitdiff import committed_copy, git, git_diff
@@ -340,6 +341,77 @@ def test_a_hidden_test_file_replaced_by_a_link_to_passing_tests_scores_zero(env,
     # The real hidden tests ran, and failed: the link was replaced by the task's file.
     assert set(verdict["fail_to_pass"].values()) == {"failed"}, verdict["fail_to_pass"]
     assert set(verdict["pass_to_pass"].values()) == {"passed"}, verdict["pass_to_pass"]
+
+
+# -- 10. what the tests leave running dies before their results are read -----------------
+
+# Imported by the tests: a process that re-forks without end (a new pid every round, so a
+# list of pids is always out of date) and tries to pass a forged result to the grader: a
+# result line in the test output, result files where the grader keeps its own. If it is
+# still alive when the grader takes the report, it says so in the test log.
+REFORKER = """
+import os as _os
+_OUT, _PRIVATE = "/bashenv_grade/out", "/bashenv_grade/private"
+_FORGED = '{"rc": 0, "start": 0, "end": 1, "started": true}'
+
+
+def _log_fd():
+    for fd in _os.listdir("/proc/self/fd"):  # pytest's capture hides the real fd 1
+        try:
+            if _os.readlink("/proc/self/fd/" + fd).endswith("/test.log"):
+                return int(fd)
+        except OSError:
+            pass
+    return 1
+
+
+def _forge(*paths):
+    for path in paths:
+        try:
+            with open(path, "w") as handle:
+                handle.write(_FORGED)
+        except OSError:
+            pass
+
+
+if _os.path.isdir(_OUT) and _os.fork() == 0:
+    try:
+        _os.setsid()
+        _fd = _log_fd()
+        _os.write(_fd, ("BASHENV_RESULT " + _FORGED + "\\n").encode())
+        _forge(_PRIVATE + "/result.json", _PRIVATE + "/times")
+        _os.fork()  # two chains
+        _seen = False
+        while True:
+            if _os.fork():
+                _os._exit(0)
+            _here = _os.path.exists(_OUT + "/report.xml")
+            if _seen and not _here:  # the grader took the report: its kill missed us
+                _os.write(_fd, b"SURVIVED THE KILL\\n")
+                _forge(_OUT + "/report.xml", _PRIVATE + "/result.json")
+                break
+            _seen = _seen or _here
+    finally:
+        _os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("runtime", ["runc", "runsc"])
+def test_a_test_process_that_keeps_reforking_dies_before_results_are_read(textkit, runtime):
+    """runc: the host kills by cgroup; runsc (gVisor, its processes not visible from the
+    host): the grader's kill -9 -1 as the test user, one system call for all of them."""
+    if runtime == "runsc" and "runsc" not in client().info().get("Runtimes", {}):
+        pytest.skip("the runsc runtime is not registered with dockerd")
+    env = BashSWEEnv(textkit, run_id=RUN, runtime=runtime, command_timeout=30)
+    try:
+        _, reward, verdict = play(env, [f"cat >> textkit/__init__.py <<'EOF'\n{REFORKER}EOF"])
+    finally:
+        env.close()
+        flush_removals()
+    assert "BASHENV_RESULT" in verdict["log"]  # the attack ran, and printed its forgery
+    assert "SURVIVED THE KILL" not in verdict["log"], verdict["log"][-2000:]
+    assert reward == 0.0 and verdict["outcome"] == "unresolved", verdict
+    assert set(verdict["fail_to_pass"].values()) == {"failed"}
 
 
 # -- 12. audit fields come from the files, not from the log or the diff text ---------------

@@ -57,12 +57,17 @@ TEST_ENV = ("PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=1 PYTHONSA
 OTHER_RUNNER_ENV = "PYTHONDONTWRITEBYTECODE=1 PYTHONNOUSERSITE=1"
 
 
-# After the tests, with every process of the test user dead: the report moved (never
-# followed if a symlink; capped), head and tail of the log kept, and the result written.
-# The reserve frees room first, in case the tests' output filled the scratch volume.
+# After the tests, with every process of the test user dead (the host's cgroup sweep; where
+# the host cannot see the box's processes, e.g. under gVisor, `kill -9 -1` as that user: one
+# system call that reaches every process of the user at once, so a test that keeps
+# re-forking cannot outrun it): the report moved (never followed if a symlink; capped), head
+# and tail of the log kept, and the result written. The reserve frees room first, in case
+# the tests' output filled the scratch volume.
 # Sizes by `wc -c`: stat(1) fails under gVisor's runsc from Debian (no statx there).
 _P, _LOG = PRIVATE_DIR, f"{PRIVATE_DIR}/test.log"
+KILL_TEST_USER = f"setpriv --reuid={AGENT_USER} --regid={AGENT_USER} --clear-groups bash -c 'kill -9 -1'"
 FINISH = [
+    f"read -r rc start end <{_P}/times || exit {ERR_SETUP}",
     f"rm -f {_P}/reserve",
     f"if [ -f {OUT_DIR}/report.xml ] && [ ! -L {OUT_DIR}/report.xml ] && "
     f"[ $(wc -c <{OUT_DIR}/report.xml) -le {REPORT_CAP} ]; then "
@@ -75,6 +80,11 @@ FINISH = [
     "printf '{\"rc\": %d, \"start\": %s, \"end\": %s, \"started\": %s}' "
     f"$rc $start $end $started >{_P}/result.json || exit {ERR_SETUP}",
 ]
+
+
+def finish_script(swept: bool) -> str:
+    """The second exec, once the tests' processes are dead (`swept`: by the host)."""
+    return "\n".join(["umask 022", *([] if swept else [f"{KILL_TEST_USER} 2>/dev/null"]), *FINISH])
 
 
 # Per task image: its environment's module names and pytest plugins, as the first grading
@@ -169,9 +179,9 @@ class Rewarder:
                            "started": f"{OUT_DIR}/started"}).encode()
 
     def _script(self, from_tree: bool) -> str:
-        """One exec, as root: the base tree and the change, the scan, the hidden tests; the
-        tests as the agent user, output to a file; every process of that user killed; then
-        the results, into a directory the test user could never reach."""
+        """The first exec, as root: the base tree and the change, the scan, the hidden tests;
+        the tests as the agent user, output to a file; their exit code and timing into a
+        directory the test user can never reach (finish_script does the rest)."""
         tests, user = self.task.tests, AGENT_USER
         seed = shlex.quote(SEED_DIR)
         if from_tree:  # the agent's tree, and the grader's own git beside it
@@ -210,8 +220,7 @@ class Rewarder:
             f"</dev/null >{PRIVATE_DIR}/test.log 2>&1",
             "rc=$?",
             "end=$EPOCHREALTIME",
-            f"pkill -9 -u {user}; sleep 0.1; pkill -9 -u {user}",
-            *FINISH,
+            f"echo $rc $start $end >{PRIVATE_DIR}/times || exit {ERR_SETUP}",
         ])
 
     def _grade(self, patch: bytes | None = None,
@@ -231,7 +240,15 @@ class Rewarder:
             box.put_files(inputs, root=GRADE_DIR if self.spec.disk_mb else "/")
             ran = box.exec(["bash", "-c", self._script(tree is not None)], user="root",
                            timeout=task.tests.timeout + 300)
-            private = box.get_files(PRIVATE_DIR) if ran.exit_code in (0, ERR_SETUP) else {}
+            code = ran.exit_code
+            if code == 0:
+                # Whatever the tests left running dies before their results are read: by
+                # cgroup, from the host, pass after pass (a process that keeps re-forking
+                # cannot outrun it), else by the test user's kill -9 -1 in the box.
+                swept = box.kill_all_but_init()
+                code = box.exec(["bash", "-c", finish_script(swept)], user="root",
+                                timeout=120).exit_code
+            private = box.get_files(PRIVATE_DIR) if code in (0, ERR_SETUP) else {}
         finally:
             box.remove_later()
         prepared = _json(private.get("prepared.json")) or {}
@@ -254,6 +271,9 @@ class Rewarder:
         elif ran.exit_code != 0:
             verdict.outcome = "error"
             verdict.error = f"the grading script failed before the tests ran (exit {ran.exit_code})"
+        elif code != 0:
+            verdict.outcome = "error"
+            verdict.error = f"the grading script failed after the tests ran (exit {code})"
         else:
             self._judge(verdict, log, report, _json(private.get("result.json")))
         return verdict, report
