@@ -9,6 +9,8 @@ __version__ = "0.1.0"
 
 if "BashSWE-v0" not in registry:
     register(id="BashSWE-v0", entry_point="bashenv.env.bash_swe:BashSWEEnv")
+if "TracePredict-v0" not in registry:
+    register(id="TracePredict-v0", entry_point="bashenv.worlds.trace_predict:TracePredictEnv")
 if "Halt-v0" not in registry:
     register(id="Halt-v0", entry_point="bashenv.worlds.halt:HaltEnv")
 

@@ -109,10 +109,11 @@ def build_traces(tasks: list[Task], out_dir: str | Path, *, workers: int = 2,
         record = {"key": key, **trace.meta, "test_id": test_id, "outcome": trace.outcome,
                   "bounds_hit": trace.bounds_hit, "events": len(trace.events),
                   "python": trace.end.get("python"), "backend": trace.end.get("backend"),
-                  "trace": trace.events, "text": trace.text(), "log": trace.log}
+                  "trace": trace.events, "functions": trace.end.get("functions", {}),
+                  "text": trace.text(), "log": trace.log}
         with lock, path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return {k: v for k, v in record.items() if k not in ("trace", "text", "log")}
+        return {k: v for k, v in record.items() if k not in ("trace", "functions", "text", "log")}
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bashenv-trace")
     try:

@@ -162,10 +162,10 @@ class Tracer:
         except Exception as exc:  # a __repr__ that raises is the traced code's business
             text = f"<repr failed: {type(exc).__name__}>"
         text = ADDRESS.sub("0x?", text)
-        if "..." in text:  # reprlib shortened a long string or container
-            self.truncated += 1
-        elif len(text) > self.bounds.repr_chars:
+        if len(text) > self.bounds.repr_chars:
             text = text[: self.bounds.repr_chars] + "..."
+            self.truncated += 1
+        elif "..." in text:  # reprlib shortened a long string or container
             self.truncated += 1
         return text
 
@@ -182,6 +182,7 @@ class Tracer:
 
     # -- start / stop -----------------------------------------------------------------
     def start(self) -> None:
+        self.started = time.monotonic()
         if sys.version_info >= (3, 12):
             _MonitoringBackend(self).start()
         else:
@@ -193,10 +194,16 @@ class Tracer:
     def stop(self) -> None:
         if not self.done:
             self.done = True
+            if not self.backend_intact():
+                self._note("tampered", "the traced code removed or replaced the tracer: "
+                           "events after that are missing")
             self.stop_backend()
 
     def stop_backend(self) -> None:  # replaced by the backend
         pass
+
+    def backend_intact(self) -> bool:  # replaced by the backend
+        return True
 
     def _timeout(self) -> None:
         """The program ran past the wall-time bound (e.g. a loop in C): end it here."""
@@ -238,12 +245,16 @@ class _SettraceBackend:
 
     def start(self) -> None:
         self.t.stop_backend = self.stop  # type: ignore[method-assign]
+        self.t.backend_intact = self.intact  # type: ignore[method-assign]
         sys.settrace(self.global_trace)
         threading.settrace(self.global_trace)
 
     def stop(self) -> None:
         sys.settrace(None)
         threading.settrace(None)
+
+    def intact(self) -> bool:
+        return sys.gettrace() == self.global_trace
 
     def global_trace(self, frame: types.FrameType, event: str, arg: Any) -> Callable | None:
         if self.t.done or self.t.relpath(frame.f_code.co_filename) is None:
@@ -275,6 +286,7 @@ class _MonitoringBackend:
         m, ev = self.m, self.m.events
         m.use_tool_id(self.tool, "bashenv-trace")
         self.t.stop_backend = self.stop  # type: ignore[method-assign]
+        self.t.backend_intact = self.intact  # type: ignore[method-assign]
         callbacks = {ev.PY_START: self.on_start, ev.PY_RESUME: self.on_start,
                      ev.LINE: self.on_line, ev.PY_RETURN: self.on_return,
                      ev.PY_YIELD: self.on_return, ev.PY_UNWIND: self.on_unwind,
@@ -285,10 +297,17 @@ class _MonitoringBackend:
         for event in callbacks:
             mask |= event
         m.set_events(self.tool, mask)
+        self.mask = mask
+
+    def intact(self) -> bool:
+        m = self.m
+        return bool(m.get_tool(self.tool) == "bashenv-trace"
+                    and m.get_events(self.tool) == self.mask)
 
     def stop(self) -> None:
-        self.m.set_events(self.tool, 0)
-        self.m.free_tool_id(self.tool)
+        if self.m.get_tool(self.tool) == "bashenv-trace":
+            self.m.set_events(self.tool, 0)
+            self.m.free_tool_id(self.tool)
 
     def _frame(self, code: types.CodeType) -> types.FrameType | None:
         if self.t.done or self.t.relpath(code.co_filename) is None:
