@@ -36,8 +36,8 @@ TOOLS = [
         "parameters": {"type": "object", "properties": {}}}},
 ]
 # Settings that change what the model sees or does (resume compares these); the rest
-# (key variable, timeouts, retries) only change how the endpoint is reached.
-RESULT_KEYS = ("model", "base_url", "tools", "temperature", "max_output_tokens", "budgets",
+# (endpoint URL, key variable, timeouts, retries) only change how the model is reached.
+RESULT_KEYS = ("model", "tools", "temperature", "max_output_tokens", "budgets",
                "price", "context", "max_format_errors", "extra_body", "prompts")
 
 
