@@ -31,6 +31,7 @@ GOALS = {  # key: (goal, "<=")
     "step_p50_ms": 1.0, "step_p99_ms": 3.0, "reset_warm_p50_ms": 50.0,
     "reset_cold_p50_ms": 500.0, "grading_overhead_p50_s": 1.0,
     "concurrent32_step_p50_ms": 5.0, "host_rss_per_env_mb": 5.0, "rebuild_unchanged_s": 1.0,
+    "fork_cold_p50_ms": 500.0,
 }
 
 
@@ -119,6 +120,44 @@ def bench_grading(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, floa
         pool.close()
     return {"grading_overhead_p50_s": statistics.median(overheads),
             "grading_total_p50_s": statistics.median(totals)}
+
+
+def bench_fork(task: Task, n: int, sizes_mb: tuple[int, ...] = (1, 10, 100),
+               run_id: str = BENCH_RUN) -> dict[str, float]:
+    """env.fork() mid-episode: into a cold box, into a warm one, and with `sizes_mb` MB
+    of extra files in the repository (100 KB each, incompressible)."""
+    figures: dict[str, float] = {}
+    pool = WarmPool(size=1)
+    for name, warm in (("cold", None), ("warm", pool)):
+        env = BashSWEEnv(task, run_id=run_id, warm_pool=warm or 0)
+        try:
+            env.reset()
+            env.step("cd /repo && echo changed >> README.md && export BENCH=1")
+            samples = []
+            for _ in range(n):
+                if warm is not None:
+                    _wait_ready(pool, env)
+                started = time.perf_counter()
+                twin = env.fork()
+                samples.append(time.perf_counter() - started)
+                twin.close()
+            figures[f"fork_{name}_p50_ms"] = statistics.median(samples) * 1e3
+            if warm is None:
+                for size in sizes_mb:
+                    env.step(f"mkdir -p /repo/bulk && for i in $(seq {size * 10}); do "
+                             "head -c 102400 /dev/urandom > /repo/bulk/f$i; done")
+                    sized = []
+                    for _ in range(max(1, n // 3)):
+                        started = time.perf_counter()
+                        twin = env.fork()
+                        sized.append(time.perf_counter() - started)
+                        twin.close()
+                    figures[f"fork_cold_{size}mb_p50_ms"] = statistics.median(sized) * 1e3
+                    env.step("rm -rf /repo/bulk")
+        finally:
+            env.close()
+    pool.close()
+    return figures
 
 
 def bench_concurrency(task: Task, envs_n: int, rounds: int, run_id: str = BENCH_RUN) -> dict[str, float]:
@@ -222,6 +261,8 @@ def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], 
         ("step round trips", lambda: bench_steps(task, 300 if quick else 2000, rid)),
         ("resets, warm and cold", lambda: bench_resets(task, 8 if quick else 20, rid)),
         ("grading overhead", lambda: bench_grading(task, 3 if quick else 8, rid)),
+        ("env.fork()", lambda: bench_fork(task, 4 if quick else 10,
+                                          (1, 10) if quick else (1, 10, 100), rid)),
         ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40, rid)),
         ("32 episodes from a thread pool", lambda: bench_threads(task, 32, 10 if quick else 40, rid)),
         ("peers: docker exec per command", lambda: bench_peers(
