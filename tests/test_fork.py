@@ -123,3 +123,24 @@ def test_fork_before_the_first_command_starts_nothing(env):
         assert env.sandbox is None  # the twin's box is its own
     finally:
         twin.close()
+
+
+def test_fork_into_a_warm_box_replaces_its_seeded_tree():
+    from bashenv.sandbox.pool import WarmPool
+
+    pool = WarmPool(size=1)
+    environment = BashSWEEnv(str(TASKS_DIR), run_id=RUN, warm_pool=pool)
+    try:
+        environment.reset(options={"task_id": "textkit-truncate-width"})
+        _out(environment, "rm README.md && echo kept > only.txt && cd textkit")
+        twin = environment.fork()  # the pool's box holds the pristine repository
+        try:
+            assert _out(twin, "pwd; ls /repo/README.md 2>&1; cat /repo/only.txt").splitlines() == [
+                "/repo/textkit", "ls: cannot access '/repo/README.md': No such file or directory",
+                "kept"]
+            assert _out(twin, "ls -A /repo | grep -c bashenv-fork || true").strip() == "0"
+        finally:
+            twin.close()
+    finally:
+        environment.close()
+        pool.close()
