@@ -120,9 +120,9 @@ def run(
 
 
 def _is_error(record: dict[str, Any]) -> bool:
-    from bashenv.runner import INFRA_ERROR
+    from bashenv.runner import AGENT_ERROR, INFRA_ERROR
 
-    return record["outcome"] in ("error", INFRA_ERROR)
+    return record["outcome"] in ("error", INFRA_ERROR, AGENT_ERROR)
 
 
 def _reuse_summary(plan: Any) -> None:
