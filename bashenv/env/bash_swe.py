@@ -34,6 +34,7 @@ from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.sandbox.spec import SandboxSpec
 from bashenv.task import SUBMIT, Task, load_tasks
+from bashenv.trace.inbox import TOOLS_DIR, install_trace_command
 
 MAX_ACTION_CHARS = 1_000_000
 MAX_TEXT_CHARS = 2_000_000
@@ -289,7 +290,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
 
     def _agent_spec(self) -> SandboxSpec:
         return spec_for_task(self.task, self._image().tag, "agent", self.run_id,
-                             runtime=self.runtime)
+                             runtime=self.runtime, scratch=TOOLS_DIR)  # for `trace`
 
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
@@ -299,6 +300,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             else:
                 self._box = self.backend.start(spec)
                 self._shell = BashSession(self._box)
+            install_trace_command(self._box, self._shell)
             self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()
         shell: BashSession = self._shell
