@@ -9,6 +9,7 @@ Reward: 0.0 on every step but the last; 1.0 at the end iff the issue is resolved
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import time
@@ -29,7 +30,7 @@ from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, BashSession, CommandResult, Sandbox, get_backend
-from bashenv.sandbox.fork import fork_box
+from bashenv.sandbox.fork import restore, snapshot
 from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.sandbox.spec import SandboxSpec
@@ -79,6 +80,11 @@ def _resolve_tasks(tasks: Any, repos: str | Path | None = None) -> list[Task]:
     if isinstance(tasks, (list, tuple)):
         return sorted((t for item in tasks for t in _resolve_tasks(item, repos)), key=lambda t: t.id)
     return load_tasks(tasks)
+
+
+def _discard(box: Sandbox, shell: BashSession) -> None:
+    shell.close()
+    box.remove()
 
 
 class BashSWEEnv(gym.Env[dict[str, Any], str]):
@@ -193,21 +199,20 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         twin._box, twin._shell = None, None
         if self._box is None or self._shell is None:
             return twin  # no command ran yet: the twin starts its own box on its first one
-        spec = self._agent_spec()
-        if self.pool is not None:
-            box, shell = self.pool.acquire_with_shell(spec)
-        else:
-            box = self.backend.start(replace(spec, seed=None))  # filled by the copy
-            try:
-                shell = BashSession(box)
-            except BashenvError:
-                box.remove()
-                raise
+        # The twin's box starts while this one is being archived.
+        executor = process_runtime().part("async-executor", _blocking_executor)
+        starting = executor.submit(self._start_twin_box)
         try:
-            fork_box(self._box, self._shell, box, shell)
+            snap = snapshot(self._box, self._shell)
         except BashenvError:
-            shell.close()
-            box.remove()
+            with contextlib.suppress(BashenvError):
+                _discard(*starting.result())
+            raise
+        box, shell = starting.result()
+        try:
+            restore(box, shell, snap)
+        except BashenvError:
+            _discard(box, shell)
             raise
         shell.output_chars = self.task.limits.output_chars
         twin._box, twin._shell = box, shell
@@ -287,6 +292,19 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             self._rewarders[self.task.id] = Rewarder(self.task, self._image(), self.run_id,
                                                      self.pool, self.runtime, self.backend)
         return self._rewarders[self.task.id]
+
+    def _start_twin_box(self) -> tuple[Sandbox, BashSession]:
+        """A box with a shell for a fork: warm (seeded, wiped by the copy) or started now
+        without the seed (the copy fills it)."""
+        spec = self._agent_spec()
+        if self.pool is not None:
+            return self.pool.acquire_with_shell(spec)
+        box = self.backend.start(replace(spec, seed=None))
+        try:
+            return box, BashSession(box)
+        except BashenvError:
+            box.remove()
+            raise
 
     def _agent_spec(self) -> SandboxSpec:
         return spec_for_task(self.task, self._image().tag, "agent", self.run_id,

@@ -9,8 +9,8 @@ sources. Not copied: running processes (background jobs), open descriptors, ulim
 
 Why not `docker commit`: a bounded box has a read-only root filesystem and keeps all it
 writes on tmpfs, which a commit does not capture; and a commit plus a start costs more
-than the archive (see the README's figures). Only the Sandbox protocol is used (exec,
-write_archive), so any back-end forks the same way.
+than the archive (see the README's figures). Only the Sandbox protocol (read_archive,
+write_archive) and the shells are used, so any back-end forks the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import secrets
 import shlex
 import tarfile
 import time
+from dataclasses import dataclass
 
 from bashenv.errors import SandboxError
 from bashenv.sandbox.backend import Sandbox
@@ -72,16 +73,29 @@ for __bashenv_v in $(compgen -v); do
 done"""
 
 
-def fork_box(source: Sandbox, source_shell: BashSession, target: Sandbox,
-             target_shell: BashSession) -> float:
-    """Make `target` (a fresh box from the same spec, seeded or not) a copy of `source`,
-    files and shell. Returns the seconds it took. Raises SandboxError.
+@dataclass(frozen=True)
+class Snapshot:
+    """A sandbox's writable places and shell state, as `snapshot` took them."""
 
-    The work inside the boxes runs in their shells (a round trip costs well under a
+    bundle: bytes  # a tar of the places' contents, the state script in /tmp among them
+    state: str  # the state script's path
+    token: str
+
+
+def fork_box(source: Sandbox, source_shell: BashSession, target: Sandbox,
+             target_shell: BashSession) -> None:
+    """Make `target` (a fresh box from the same spec, seeded or not) a copy of `source`,
+    files and shell. Raises SandboxError."""
+    restore(target, target_shell, snapshot(source, source_shell))
+
+
+def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
+    """Take `source`'s writable places and shell state (the source is left as it was).
+
+    The work inside the box runs in its shell (a round trip costs well under a
     millisecond, an exec tens), with absolute tool paths (the agent's PATH may hold
-    anything); the bundle crosses through the workdir, which the host reads and writes.
+    anything); the bundle leaves through the workdir, which the host can read.
     """
-    started = time.monotonic()
     token = secrets.token_hex(6)
     state = f"/tmp/.bashenv-fork-{token}.sh"
     bundle_path = f"{source.spec.workdir}/.bashenv-fork-{token}.tar"
@@ -101,20 +115,27 @@ def fork_box(source: Sandbox, source_shell: BashSession, target: Sandbox,
         bundle = _read_bundle(source, bundle_path)
     finally:
         source_shell.run(f"/bin/rm -f -- {shlex.quote(bundle_path)}", timeout=STATE_TIMEOUT)
-    keep = _keep_line(bundle, state)
-    inner = _put_bundle(target, bundle, token)
+    return Snapshot(bundle, state, token)
+
+
+def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
+    """Replace the writable places of `target` with the snapshot's (as the shell's user,
+    so the copy holds nothing the agent could not have written) and give its shell the
+    snapshot's state."""
+    keep = _keep_line(snap.bundle, snap.state)
+    inner = _put_bundle(target, snap.bundle, snap.token)
+    state = shlex.quote(snap.state)
     wipe = " ".join(shlex.quote("/" + p) for p in _places(target))
     unset = f"{keep}\n{_UNSET_EXTRA % {'skip': _SKIP}}\n" if keep else ""
     unpack = (f"(for d in {wipe}; do [ -d \"$d\" ] && /usr/bin/find \"$d\" -mindepth 1 "
               f"-maxdepth 1 ! -path {inner} -exec /bin/rm -rf -- {{}} + 2>/dev/null; done; "
               f"cd / && /bin/tar -xpf {inner} 2>&1); __bashenv_rc=$?; /bin/rm -f -- {inner}; "
-              f"[ $__bashenv_rc = 0 ] && {{ {unset}. {shlex.quote(state)} 2>/dev/null; }}; "
-              f"/bin/rm -f -- {shlex.quote(state)}; (exit $__bashenv_rc)")
+              f"[ $__bashenv_rc = 0 ] && {{ {unset}. {state} 2>/dev/null; }}; "
+              f"/bin/rm -f -- {state}; (exit $__bashenv_rc)")
     restored = target_shell.run(unpack, timeout=COPY_TIMEOUT)
     if restored.timed_out or restored.exit_code != 0:
         raise SandboxError(f"cannot fork into {target.id[:12]}: restoring the copy failed: "
                            f"{restored.output[-300:]!r}")
-    return time.monotonic() - started
 
 
 def _places(box: Sandbox) -> list[str]:
