@@ -31,7 +31,7 @@ GOALS = {  # key: (goal, "<=")
     "step_p50_ms": 1.0, "step_p99_ms": 3.0, "reset_warm_p50_ms": 50.0,
     "reset_cold_p50_ms": 500.0, "grading_overhead_p50_s": 1.0,
     "concurrent32_step_p50_ms": 5.0, "host_rss_per_env_mb": 5.0, "rebuild_unchanged_s": 1.0,
-    "fork_cold_p50_ms": 500.0,
+    "fork_cold_p50_ms": 500.0, "agent_loop_overhead_p50_ms": 1.0,
 }
 
 
@@ -250,6 +250,53 @@ def _mini_execute(env: Any, command: str) -> Any:
         return env.execute({"command": command})
 
 
+def bench_agent_loop(task: Task, n: int) -> dict[str, float]:
+    """What the llm agent and the runner add per step beyond the model call and the command:
+    rendering prompts, parsing the reply, budgets, history upkeep and the trajectory/cast
+    lines. The "model" here answers instantly in-process (its time is not ours to count)."""
+    import tempfile
+
+    from openai.types.chat import ChatCompletion
+
+    from bashenv.agents.llm import LLMAgent
+    from bashenv.runner.trajectory import TrajectoryWriter
+
+    reply = ChatCompletion.model_validate({
+        "id": "c", "object": "chat.completion", "created": 0, "model": "bench",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": "Look at the tests.", "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "bash", "arguments": '{"command": "ls -la tests"}'}}]}}],
+        "usage": {"prompt_tokens": 900, "completion_tokens": 20, "total_tokens": 920}})
+
+    class Instant:  # the shape of openai.OpenAI().chat.completions.create
+        def __init__(self) -> None:
+            self.chat = self
+            self.completions = self
+
+        def create(self, **_: Any) -> ChatCompletion:
+            return reply
+
+    agent = LLMAgent(client=Instant(), model="bench",
+                     budgets={"steps": None, "tokens": None, "seconds": None})
+    obs = {"output": "total 8\n" + "-rw-r--r-- 1 agent agent 512 test_x.py\n" * 40,
+           "exit_code": 0, "timed_out": 0, "output_truncated": 0}
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = TrajectoryWriter(Path(tmp), "bench")
+        writer.header({"task_id": task.id, "agent": "llm", "intro": "bench"})
+        for i in range(n):
+            if i % 100 == 0:  # episodes of 100 steps: the history grows as in real ones
+                agent.reset(task, obs)
+            started = time.perf_counter()
+            action = agent.act(obs)
+            writer.step(i + 1, action, obs, writer.elapsed(), 0.0, 0.0, agent.step_info())
+            samples.append(time.perf_counter() - started)
+        writer.close()
+    return {"agent_loop_overhead_p50_ms": statistics.median(samples) * 1e3,
+            "agent_loop_overhead_p99_ms": _pct(samples, 0.99) * 1e3}
+
+
 def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], None] = print,
               run_id: str | None = None) -> dict[str, float]:
     """Every figure; the containers carry the label `run_id` (default BENCH_RUN)."""
@@ -265,6 +312,7 @@ def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], 
                                           (1, 10) if quick else (1, 10, 100), rid)),
         ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40, rid)),
         ("32 episodes from a thread pool", lambda: bench_threads(task, 32, 10 if quick else 40, rid)),
+        ("llm agent loop (instant model)", lambda: bench_agent_loop(task, 200 if quick else 1000)),
         ("peers: docker exec per command", lambda: bench_peers(
             ensure_task_image(task).tag, 15 if quick else 40, rid)),
     ]

@@ -110,6 +110,7 @@ class LLMAgent:
 
     def reset_counters(self) -> None:
         self.messages: list[dict[str, Any]] = []
+        self._chars = 0  # the history's size as _chars_of counts it (kept, not recounted)
         self.tokens = {"prompt": 0, "completion": 0, "total": 0}
         self.cost: float | None = None
         self._steps, self._started, self._format_errors_in_row = 0, time.monotonic(), 0
@@ -120,12 +121,10 @@ class LLMAgent:
 
     def reset(self, task: Task, observation: dict[str, Any]) -> None:
         self.reset_counters()
-        self.messages = [
-            {"role": "system", "content": self._render("system")},
-            {"role": "user", "content": self._render(
-                "instance", issue=task.problem_statement, intro=str(observation["output"]),
-                task_id=task.id, workdir=task.workdir)},
-        ]
+        self._push({"role": "system", "content": self._render("system")})
+        self._push({"role": "user", "content": self._render(
+            "instance", issue=task.problem_statement, intro=str(observation["output"]),
+            task_id=task.id, workdir=task.workdir)})
 
     def act(self, observation: dict[str, Any]) -> str:
         self._step_start = 0 if self._steps == 0 else len(self.messages)
@@ -174,7 +173,7 @@ class LLMAgent:
         if calls:
             message["tool_calls"] = [{"id": c.id, "type": "function", "function": {
                 "name": c.function.name, "arguments": c.function.arguments}} for c in calls]
-        self.messages.append(message)
+        self._push(message)
         self._pending = [c.id for c in calls]
         if calls:
             call = calls[0]
@@ -197,12 +196,12 @@ class LLMAgent:
         """Send `text` back: as the answer to every open tool call, else as a user turn."""
         if self._pending:
             first, *rest = self._pending
-            self.messages.append({"role": "tool", "tool_call_id": first, "content": text})
+            self._push({"role": "tool", "tool_call_id": first, "content": text})
             for call_id in rest:  # every call needs an answer; only one command runs per turn
-                self.messages.append({"role": "tool", "tool_call_id": call_id,
-                                      "content": "Not run: one command per turn."})
+                self._push({"role": "tool", "tool_call_id": call_id,
+                            "content": "Not run: one command per turn."})
         else:
-            self.messages.append({"role": "user", "content": text})
+            self._push({"role": "user", "content": text})
         self._pending = []
 
     def _observe(self, observation: dict[str, Any]) -> None:
@@ -250,8 +249,17 @@ class LLMAgent:
 
     # -- context -------------------------------------------------------------------------
 
+    @staticmethod
+    def _chars_of(message: dict[str, Any]) -> int:
+        return len(message.get("content") or "") + 16 + sum(
+            len(c["function"]["arguments"]) + 40 for c in message.get("tool_calls", ()))
+
+    def _push(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        self._chars += self._chars_of(message)
+
     def _estimate_tokens(self) -> int:
-        return sum(len(json.dumps(m, ensure_ascii=False)) for m in self.messages) // 4
+        return self._chars // 4  # ~4 characters a token: enough to trim before the endpoint must
 
     def _trim(self, limit: int) -> bool:
         """Drop the oldest turns (after system + instance) until the estimate fits `limit`;
@@ -264,16 +272,21 @@ class LLMAgent:
             if len(turns) < 2:
                 return dropped
             removed = turns[1] - start
+            self._chars -= sum(self._chars_of(m) for m in self.messages[start:turns[1]])
             del self.messages[start:turns[1]]
             self._trimmed += removed
             self._info["trimmed"] += removed
             note = {"role": "user", "content": f"[{self._trimmed} earlier messages were "
                                                "removed to fit the context window]"}
             if start == 3:
+                self._chars -= self._chars_of(self.messages[2])
                 self.messages[2] = note
             else:
                 self.messages.insert(2, note)
-            self._step_start = min(self._step_start, 2)
+            self._chars += self._chars_of(note)
+            # This step's messages moved left with the cut (the note now sits at index 2).
+            if self._step_start >= start:
+                self._step_start = max(3, self._step_start - removed + (start == 2))
             dropped = True
         return True
 
@@ -319,7 +332,9 @@ class LLMAgent:
                     continue
                 if self._use_tools and settings["tools"] == "auto" and "tool" in text:
                     self._use_tools = False  # no native tools here: plain text from now on
-                    self.messages[0]["content"] = self._render("system")
+                    self._chars -= self._chars_of(self.messages[0])
+                    self.messages[0] = {"role": "system", "content": self._render("system")}
+                    self._chars += self._chars_of(self.messages[0])
                     continue
                 raise EndpointError(f"model endpoint rejected the request: {exc}") from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
