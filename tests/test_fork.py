@@ -139,6 +139,8 @@ def test_fork_into_a_warm_box_replaces_its_seeded_tree():
                 "/repo/textkit", "ls: cannot access '/repo/README.md': No such file or directory",
                 "kept"]
             assert _out(twin, "ls -A /repo | grep -c bashenv-fork || true").strip() == "0"
+            found = _out(twin, 'test -x "$(command -v trace)" && echo found')
+            assert found.strip() == "found"  # the in-box `trace` tool, and PATH, came along
         finally:
             twin.close()
     finally:

@@ -298,13 +298,20 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         without the seed (the copy fills it)."""
         spec = self._agent_spec()
         if self.pool is not None:
-            return self.pool.acquire_with_shell(spec)
-        box = self.backend.start(replace(spec, seed=None))
+            box, shell = self.pool.acquire_with_shell(spec)
+        else:
+            box = self.backend.start(replace(spec, seed=None))
+            try:
+                shell = BashSession(box)
+            except BashenvError:
+                box.remove()
+                raise
         try:
-            return box, BashSession(box)
+            install_trace_command(box, shell)  # its PATH entry comes back with the state
         except BashenvError:
-            box.remove()
+            _discard(box, shell)
             raise
+        return box, shell
 
     def _agent_spec(self) -> SandboxSpec:
         return spec_for_task(self.task, self._image().tag, "agent", self.run_id,
