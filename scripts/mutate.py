@@ -96,6 +96,9 @@ MUTANTS = [
       INTEGRITY, "-k", "reforking and runc"),
     m("grading-kill-fallback-off", R, '*([] if swept else [f"{KILL_TEST_USER} 2>/dev/null"])',
       "*[]", INTEGRITY, "-k", "reforking and runsc"),
+    m("exec-output-uncapped", "bashenv/sandbox/container.py",
+      "_read_capped(api.exec_start(exec_id, socket=True), EXEC_OUTPUT_CAP)",
+      "_read_capped(api.exec_start(exec_id, socket=True), 1 << 40)", INTEGRITY, "-k", "gibibyte"),
     m("no-report-always-error", R, 'if result.get("started") and rc != 0:', "if False:",
       INTEGRITY, "-k", "breaks_pytest"),
     # grading: reading reports

@@ -8,13 +8,16 @@ fields must say what the grader saw in the files, whatever the log or the diff t
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
 from bashenv.agents import heredoc_write
 from bashenv.env import BashSWEEnv
+from bashenv.errors import SandboxError
 from bashenv.grading import Rewarder
-from bashenv.sandbox.container import flush_removals
+from bashenv.sandbox import SandboxSpec, get_backend
+from bashenv.sandbox.container import EXEC_OUTPUT_CAP, GET_FILES_CAP, flush_removals
 from bashenv.sandbox.engine import client
 
 from .conftest import TASKS_DIR, rid
@@ -412,6 +415,56 @@ def test_a_test_process_that_keeps_reforking_dies_before_results_are_read(textki
     assert "SURVIVED THE KILL" not in verdict["log"], verdict["log"][-2000:]
     assert reward == 0.0 and verdict["outcome"] == "unresolved", verdict
     assert set(verdict["fail_to_pass"].values()) == {"failed"}
+
+
+# -- 11. every stream read from a box is capped while it is read --------------------------
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_a_box_printing_a_gibibyte_costs_the_host_a_bounded_amount(textkit_image):
+    box = get_backend().start(SandboxSpec(image=textkit_image.tag, run_id=RUN))
+    peak, done = [_rss_mib()], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.005):
+            peak.append(_rss_mib())
+
+    sampler = threading.Thread(target=sample)
+    try:
+        box.exec(["sh", "-c", f"mkdir /tmp/big && head -c {GET_FILES_CAP + (1 << 20)} /dev/zero"
+                              " > /tmp/big/f"])
+        before = _rss_mib()
+        sampler.start()
+        try:
+            printed = box.exec(["sh", "-c", "head -c 1073741824 /dev/zero; echo; echo the-end"])
+            exec_peak = max(peak)
+            # An archive over the cap is refused while it is read, not after.
+            with pytest.raises(SandboxError, match="holds over"):
+                box.get_files("/tmp/big")
+        finally:
+            done.set()
+            sampler.join()
+        assert printed.exit_code == 0
+        assert exec_peak - before < 200, (before, exec_peak)
+        assert len(printed.output) < EXEC_OUTPUT_CAP + 200
+        assert printed.output.endswith(b"\nthe-end\n")  # the tail is kept ...
+        assert re.search(rb"\[\.\.\. \d+ bytes of output cut", printed.output)  # ... and the cut said
+        assert max(peak) - before < GET_FILES_CAP / (1 << 20) + 200
+    finally:
+        box.remove()
+
+
+def test_a_working_tree_over_the_cap_is_patch_failed_with_the_reason(env, textkit, textkit_image):
+    env.reset()
+    env.step("head -c 3145728 /dev/urandom > blob.bin")
+    rewarder = Rewarder(textkit, textkit_image, RUN)
+    rewarder.tree_cap_mb = 1
+    verdict = rewarder.grade_workdir(env.sandbox)
+    assert verdict.outcome == "patch_failed" and verdict.reward == 0.0 and not verdict.infra
+    assert verdict.error == "the working tree is over 1 MiB"
 
 
 # -- 12. audit fields come from the files, not from the log or the diff text ---------------

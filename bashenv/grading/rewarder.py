@@ -22,7 +22,7 @@ from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading.apply import applied_with, apply_snippet
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS
-from bashenv.grading.tree import AgentTree, TreeTooLarge, put_tree, read_tree
+from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_USER, SEED_DIR, TaskImage
 from bashenv.images.specs import spec_for_task
@@ -118,6 +118,7 @@ class Rewarder:
         spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
                              user="", network=False, runtime=runtime, scratch=GRADE_DIR)
         self.spec = replace(spec, seed=None)
+        self.tree_cap_mb = TREE_CAP_MB  # a working tree over it is patch_failed, said in error
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
 
@@ -137,7 +138,7 @@ class Rewarder:
     def grade_workdir(self, box: Sandbox) -> Verdict:
         """Grade what an agent left in `box`'s workdir (its git is neither used nor trusted)."""
         def run() -> tuple[Verdict, bytes | None]:
-            tree = read_tree(box)
+            tree = read_tree(box, self.tree_cap_mb)
             try:
                 return self._grade(tree=tree)
             finally:

@@ -34,11 +34,19 @@ class CappedBuffer:
     def truncated(self) -> bool:
         return self.cut > 0
 
+    def data(self) -> bytes:
+        """Head and tail as bytes, with a line saying how much was cut between them."""
+        if not self.cut:
+            return bytes(self.head + self.tail)
+        return bytes(self.head) + self.note().encode() + bytes(self.tail)
+
+    def note(self) -> str:
+        return f"\n[... {self.cut} bytes of output cut; showing the first and last {self.half} ...]\n"
+
     def text(self) -> str:
         if not self.cut:
             return clean(bytes(self.head + self.tail))
-        note = f"\n[... {self.cut} bytes of output cut; showing the first and last {self.half} ...]\n"
-        return clean(bytes(self.head)) + note + clean(bytes(self.tail))
+        return clean(bytes(self.head)) + self.note() + clean(bytes(self.tail))
 
 
 def clean(data: bytes) -> str:
