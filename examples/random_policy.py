@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from typing import SupportsFloat
 
 import gymnasium as gym
 
@@ -43,7 +44,8 @@ def main() -> None:
             obs, info = env.reset(seed=args.seed + episode)
             print(f"episode {episode}: task {info['task_id']}")
             terminated = truncated = False
-            reward, step = 0.0, 0
+            reward: SupportsFloat = 0.0
+            step = 0
             while not (terminated or truncated):
                 action = rng.choice(COMMANDS) if step < args.steps else "submit"
                 obs, reward, terminated, truncated, info = env.step(action)
