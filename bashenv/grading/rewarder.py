@@ -260,7 +260,8 @@ class Rewarder:
                           touched_test_files=capped(prepared.get("touched", [])),
                           reverted_config=capped(prepared.get("reverted", [])),
                           removed_bytecode=capped(prepared.get("bytecode", [])),
-                          changed_files=capped(prepared.get("changed", [])))
+                          changed_files=capped(prepared.get("changed", [])),
+                          grader_plugin=bool(getattr(self.parser, "runs_pytest", False)))
         report = private.get("report.xml")
         if patch is not None:  # the script's own output, never cut like the test log
             verdict.apply_method = "failed" if ran.exit_code == ERR_PATCH else applied_with(ran.text)

@@ -30,6 +30,10 @@ class Verdict:
     # How a diff went in (grading/apply.py's METHODS, or "failed"); None: no diff to apply
     # (empty, or an agent's working tree).
     apply_method: str | None = None
+    # The tests ran with the grader's pytest plugin. False for a runner of the task's own
+    # (`runner: swebench:<repo>` runs e.g. Django's runtests.py as is): nothing that rides
+    # on the plugin applied to that run.
+    grader_plugin: bool = True
     test_seconds: float = 0.0
     seconds: float = 0.0
     infra: bool = False  # the error came from the sandbox or engine, not from the diff

@@ -39,6 +39,9 @@ def run_import(file: Path, outdir: Path, repos: Path | None, ids: list[str] | No
                     f"in {time.monotonic() - started:.2f}s")
 
 
+SHOWN = 8  # problems printed per task (a task without a network can have hundreds)
+
+
 def run_validate(path: Path, run_id: str, workers: int, report_file: Path | None,
                  err: Console) -> None:
     """Validate with a progress bar, a line per task, a table and a summary by cause; exits 1
@@ -55,8 +58,11 @@ def run_validate(path: Path, run_id: str, workers: int, report_file: Path | None
 
         def show(report: TaskReport) -> None:
             progress.advance(bar)
-            for problem in report.problems:
-                progress.console.print(f"[red]{report.task_id}: {problem}", markup=False)
+            for problem in report.problems[:SHOWN]:
+                progress.console.print(f"{report.task_id}: {problem}", markup=False, style="red")
+            if len(report.problems) > SHOWN:
+                progress.console.print(f"{report.task_id}: ... {len(report.problems) - SHOWN} "
+                                       "more problem(s) (--report FILE lists all)", style="red")
             progress.console.print(f"{report.task_id}: "
                                    f"{'ok' if report.ok else 'FAILED (' + ', '.join(report.causes) + ')'}",
                                    markup=False)

@@ -108,21 +108,24 @@ _SUMMARIES: dict[LogParser, re.Pattern[str]] = {
     parse_sympy: re.compile(r"tests finished: (.*)$", re.MULTILINE),
 }
 _FAILURE_WORDS = re.compile(r"\b(failed|FAILED|errors?|exceptions?)\b")
-PLUGIN_ARGS = " -p _bashenv_grader "  # what the grader appends for pytest (see rewarder.py)
 
 
 class SwebenchLogParser:
     """A grading parser (bashenv.grading.parsers.ReportParser) on a runner's console log:
-    the command tees its output into the report file, which is then read as SWE-bench does."""
+    the task's own test command, exactly as SWE-bench runs it (its environment variables
+    come from the task's environment), tees its output into the report file, which is then
+    read as SWE-bench does."""
+
+    # The grader adds nothing to the command: neither its pytest plugin nor the plugin's
+    # arguments (a Django or sympy runner would reject them), so whatever rides on that
+    # plugin (e.g. canaries) does not apply to these runs; Verdict.grader_plugin says so.
+    runs_pytest = False
 
     def __init__(self, repo: str, parse: LogParser | None = None) -> None:
         self.repo = repo
         self.log_parser = parse or BY_REPO.get(repo, parse_pytest)
 
     def command(self, base: str, report_path: str) -> str:
-        head, found, _ = base.partition(PLUGIN_ARGS)
-        if found and self.log_parser is not parse_pytest:
-            base = head  # the grader's pytest plugin means nothing to another runner
         return f"set -o pipefail; {base} 2>&1 | tee {report_path}"
 
     def statuses(self, report: bytes) -> dict[str, str]:

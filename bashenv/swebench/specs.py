@@ -177,6 +177,13 @@ def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
             spec.env[exported.group(1)] = exported.group(2).strip("'\"")
         else:
             spec.notes.append(f"eval command not carried over: {cmd}")
+    if any("locale-gen" in note for note in spec.notes):
+        # The locale SWE-bench generates (Django's en_US.UTF-8) does not exist here; C.UTF-8
+        # gives the same UTF-8 encoding without warnings from every process.
+        for name in ("LANG", "LC_ALL"):
+            if spec.env.get(name, "C").split(".")[0] not in ("C", "POSIX"):
+                spec.notes.append(f"{name}={spec.env[name]} → C.UTF-8 (no locale-gen here)")
+                spec.env[name] = "C.UTF-8"
     test_cmd = _as_list(raw.get("test_cmd")) or ["pytest -rA"]
     spec.test_cmd = test_cmd[-1]
     return spec

@@ -1,0 +1,181 @@
+"""A non-pytest runner graded end to end: Django's own `tests/runtests.py`, run exactly as
+SWE-bench runs it (its spec's test command and environment variables), its console log read
+by SWE-bench's Django parser, ids in Django's `test_x (module.Class)` form.
+
+The instance is real code with a small real bug: Django 3.0.14's source distribution
+(PyPI ships its test suite) made into a one-commit repository in which
+`django.utils.text.phone2numeric` forgot to lower-case its input; the gold patch restores
+that, the test patch adds a test for upper-case letters. The sdist (9 MB) and the
+repository built from it are cached under $BASHENV_CACHE/fixtures (default
+~/.cache/bashenv/fixtures), so a machine downloads it at most once.
+
+The environment is SWE-bench 4.1's own Django 3.0 spec, but for its `packages:
+requirements.txt` (tests/requirements/py3.txt needs pylibmc, a C build against
+libmemcached that the offline bases cannot do): Django's own three dependencies instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import rid
+from tests.test_swebench_e2e import _bashenv, _spec_source
+
+DJANGO = "3.0.14"
+IID = "django__django-90001"
+F2P = "test_phone2numeric_upper (utils_tests.test_text.TestUtilsText)"
+P2P = [f"{name} (utils_tests.test_text.TestUtilsText)"
+       for name in ("test_phone2numeric", "test_get_text_list", "test_slugify", "test_wrap")]
+BUG = ("for c in phone.lower())", "for c in phone)")
+NEW_TEST = '''
+    def test_phone2numeric_upper(self):
+        self.assertEqual(text.phone2numeric('0800 FLOWERS'), '0800 3569377')
+'''
+GIT_ENV = {"GIT_AUTHOR_NAME": "bashenv", "GIT_AUTHOR_EMAIL": "bashenv@localhost",
+           "GIT_COMMITTER_NAME": "bashenv", "GIT_COMMITTER_EMAIL": "bashenv@localhost",
+           "GIT_AUTHOR_DATE": "2021-04-06T00:00:00Z", "GIT_COMMITTER_DATE": "2021-04-06T00:00:00Z"}
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("BASHENV_CACHE", Path.home() / ".cache" / "bashenv")) / "fixtures"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={**os.environ, **GIT_ENV}).stdout
+
+
+def django_fixture() -> dict[str, str]:
+    """The repositories directory (holding django__django.git), base commit, gold patch and
+    test patch; built from the cached sdist on first use."""
+    folder = _cache()
+    done = folder / f"django-{DJANGO}-phone2numeric.json"
+    if done.is_file() and Path(json.loads(done.read_text())["repos"]).is_dir():
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    sdist = folder / f"Django-{DJANGO}.tar.gz"
+    if not sdist.is_file():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+                        ":all:", f"Django=={DJANGO}", "-d", str(folder)], check=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        with tarfile.open(sdist) as archive:
+            archive.extractall(tmp, filter="data")
+        work = Path(tmp) / f"Django-{DJANGO}"
+        source = work / "django/utils/text.py"
+        code = source.read_text()
+        assert code.count(BUG[0]) == 1
+        source.write_text(code.replace(*BUG))
+        _git(work, "init", "-q")
+        _git(work, "add", "-A")
+        _git(work, "commit", "-q", "-m", f"Django {DJANGO}, phone2numeric without lower()")
+        base = _git(work, "rev-parse", "HEAD").strip()
+        source.write_text(code)
+        gold = _git(work, "diff")
+        _git(work, "checkout", "-q", "--", "django/utils/text.py")
+        tests = work / "tests/utils_tests/test_text.py"
+        anchor = "    def test_slugify(self):"
+        tests.write_text(tests.read_text().replace(anchor, NEW_TEST.lstrip("\n") + "\n" + anchor, 1))
+        test_patch = _git(work, "diff")
+        repos = folder / f"django-{DJANGO}-repos"
+        shutil.rmtree(repos, ignore_errors=True)
+        _git(work, "clone", "-q", "--bare", str(work), str(repos / "django__django.git"))
+    fixture = {"repos": str(repos), "base": base, "gold": gold, "test_patch": test_patch}
+    done.write_text(json.dumps(fixture))
+    return fixture
+
+
+def _spec_file(tmp: Path) -> dict[str, str]:
+    """SWE-bench 4.1's constants with its own Django 3.0 spec, packages swapped (see top)."""
+    given = _spec_source().get("BASHENV_SWEBENCH_SPECS")
+    from bashenv.swebench import specs
+
+    if given:
+        os.environ["BASHENV_SWEBENCH_SPECS"] = given
+    specs.swebench_constants.cache_clear()
+    table = specs.swebench_specs()
+    assert table is not None
+    spec = dict(table[0]["django/django"]["3.0"])
+    assert spec["test_cmd"].startswith("./tests/runtests.py") and spec.pop("packages")
+    spec["pip_packages"] = ["asgiref~=3.2", "pytz", "sqlparse>=0.2.2"]
+    path = tmp / "python.py"
+    path.write_text(f"MAP_REPO_VERSION_TO_SPECS_PY = {{'django/django': {{'3.0': {spec!r}}}}}\n")
+    return {"BASHENV_SWEBENCH_SPECS": str(path)}
+
+
+@pytest.fixture(scope="module")
+def django_tasks(tmp_path_factory):
+    fixture = django_fixture()
+    tmp = tmp_path_factory.mktemp("django")
+    env = _spec_file(tmp)
+    instance = {
+        "repo": "django/django", "instance_id": IID, "base_commit": fixture["base"],
+        "environment_setup_commit": fixture["base"], "version": "3.0",
+        "problem_statement": "phone2numeric('0800 FLOWERS') leaves the letters alone; "
+                             "lower-case ones are converted.",
+        "hints_text": "", "patch": fixture["gold"], "test_patch": fixture["test_patch"],
+        "FAIL_TO_PASS": json.dumps([F2P]), "PASS_TO_PASS": json.dumps(P2P),
+        "created_at": "2021-04-06T00:00:00Z",
+    }
+    (tmp / "instances.json").write_text(json.dumps([instance]))
+    done = _bashenv("tasks", "import", str(tmp / "instances.json"), "--repos", fixture["repos"],
+                    "-o", str(tmp / "tasks"), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return tmp, env, fixture
+
+
+def test_django_runner_task_is_imported_as_swebench_runs_it(django_tasks):
+    import yaml
+
+    tmp, _, _ = django_tasks
+    task = yaml.safe_load((tmp / "tasks" / IID / "task.yaml").read_text())
+    assert task["tests"]["runner"] == "swebench:django/django"
+    # SWE-bench's test command on the test patch's module, with no grader arguments.
+    assert task["tests"]["command"] == ("./tests/runtests.py --verbosity 2 --settings=test_sqlite "
+                                        "--parallel 1 utils_tests.test_text")
+    assert task["environment"]["env"]["LANG"] == "C.UTF-8"  # SWE-bench's export, no locale-gen
+    assert task["environment"]["env"]["LANGUAGE"] == "en_US:en"
+
+
+def test_django_gold_resolves_no_change_and_a_wrong_fix_do_not(django_tasks):
+    tmp, env, fixture = django_tasks
+    validated = _bashenv("tasks", "validate", str(tmp / "tasks"), "--run-id", rid("swe-django"),
+                         "--report", str(tmp / "validate.json"), env=env)
+    result = json.loads((tmp / "validate.json").read_text())
+    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-4000:]
+    assert result["summary"]["behaves"] == [IID]
+    assert result["tasks"][0]["before_gold"] == "unresolved"
+    assert result["tasks"][0]["with_gold"] == "resolved"
+
+    wrong = fixture["gold"].replace("phone.lower()", "phone.upper()")
+    preds = [{"instance_id": IID, "model_name_or_path": m, "model_patch": p}
+             for m, p in (("gold", fixture["gold"]), ("wrong", wrong))]
+    reports = {}
+    for pred in preds:
+        (tmp / "preds.jsonl").write_text(json.dumps(pred) + "\n")
+        run = tmp / pred["model_name_or_path"]
+        done = _bashenv("eval", str(tmp / "preds.jsonl"), "--tasks", str(tmp / "tasks"), "-o",
+                        str(run), "--run-id", rid("swe-django"), env=env)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        verdict = json.loads((run / IID / "verdict.json").read_text())
+        assert verdict["apply_method"] == "git apply" and verdict["grader_plugin"] is False
+        assert "Ran " in (run / IID / "test_output.txt").read_text()  # Django's own runner
+        reports[pred["model_name_or_path"]] = (json.loads((run / "report.json").read_text()),
+                                               verdict)
+    gold_report, gold_verdict = reports["gold"]
+    assert gold_report["resolved_ids"] == [IID]
+    assert set(gold_verdict["pass_to_pass"].values()) == {"passed"}
+    wrong_report, wrong_verdict = reports["wrong"]
+    assert wrong_report["unresolved_ids"] == [IID]
+    assert wrong_verdict["fail_to_pass"] == {F2P: "failed"}
+    # upper() maps nothing: the lower-case test that passed before now fails too.
+    assert wrong_verdict["pass_to_pass"]["test_phone2numeric (utils_tests.test_text.TestUtilsText)"] \
+        == "failed"
