@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PORT = 6399
 
 if __name__ != "__main__":
-    from conftest import rid
+    from tests.conftest import rid
 
     pytestmark = pytest.mark.skipif(
         shutil.which("unshare") is None or os.geteuid() != 0 or
@@ -53,6 +54,22 @@ def _containers(run_id: str) -> list[str]:
     from bashenv.sandbox.engine import LABEL, client
 
     return [c.id for c in client().containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})]
+
+
+def _until_episode_on(cluster: Any, index: int, run_id: str) -> float:
+    """Seconds until a container of `run_id` is owned by a worker of node `index` (a child
+    of its raylet: the container's bashenv.pid label names the owning worker)."""
+    from bashenv.cluster.local import _with_children
+    from bashenv.sandbox.engine import LABEL, client
+
+    started = time.monotonic()
+    while time.monotonic() - started < 300:
+        workers = _with_children({cluster.raylets[index]})
+        boxes = client().containers.list(filters={"label": f"{LABEL}={run_id}"})
+        if any(int(box.labels.get("bashenv.pid", 0)) in workers for box in boxes):
+            return round(time.monotonic() - started, 1)
+        time.sleep(0.5)
+    raise AssertionError(f"no episode of {run_id} started on node {index}")
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -84,8 +101,8 @@ def drive(out: Path, run_prefix: str) -> None:
             [str(Path(sys.executable).with_name("bashenv")), "run", str(ROOT / "tasks"),
              "--ray", cluster.address, "--output", str(out / "cli.jsonl"),
              "--run-id", f"{run_prefix}-cli"], capture_output=True, text=True, timeout=600)
-        report["cli"] = {"rc": cli.returncode, "stdout": cli.stdout[-4000:],
-                         "stderr": cli.stderr[-4000:], "records": _lines(out / "cli.jsonl")
+        report["cli"] = {"rc": cli.returncode, "stdout": " ".join(cli.stdout.split()),
+                         "stderr": " ".join(cli.stderr.split()), "records": _lines(out / "cli.jsonl")
                          if (out / "cli.jsonl").exists() else []}
 
         # 2. A node dies mid-run: its episode goes elsewhere, nothing lost or doubled.
@@ -103,8 +120,8 @@ def drive(out: Path, run_prefix: str) -> None:
 
         worker = threading.Thread(target=run)
         worker.start()
-        time.sleep(8)  # every episode placed (one slot per healthy node) and sleeping
         victim = ray.nodes()  # the node ids before the kill, to name the victim
+        report["kill_waited_s"] = _until_episode_on(cluster, 2, kill_run)
         cluster.kill_node(2)
         killed_at = time.monotonic()
         worker.join(600)
@@ -119,6 +136,9 @@ def drive(out: Path, run_prefix: str) -> None:
 
         # 3. The env with backend="ray": its sandbox lives on a node, behind an actor.
         report["env"] = _env_scenario(tasks, f"{run_prefix}-env", cluster.address)
+
+        # 4. The driver dies (SIGKILL) with a sandbox open on a node: nothing stays.
+        report["driver_death"] = _driver_death(f"{run_prefix}-orphan", cluster.address)
     finally:
         cluster.stop()
         report["left_processes"] = [p for p, (_, cmd) in __import__(
@@ -164,15 +184,47 @@ def _env_scenario(tasks: list[Any], run_id: str, address: str) -> dict[str, Any]
         env.close()
 
 
+ORPHAN_DRIVER = """
+import os, sys, gymnasium as gym, bashenv
+os.environ["BASHENV_RAY_ADDRESS"] = sys.argv[1]
+env = gym.make("BashSWE-v0", tasks="textkit-truncate-width", backend="ray", run_id=sys.argv[2])
+env.reset(seed=0)
+env.step("sleep 1")
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def _driver_death(run_id: str, address: str) -> dict[str, Any]:
+    driver = subprocess.Popen([sys.executable, "-c", ORPHAN_DRIVER, address, run_id],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    ready = driver.stdout.readline().strip() if driver.stdout else ""
+    before = _containers(run_id)
+    killed = time.monotonic()
+    driver.kill()
+    driver.wait()
+    left = before
+    while left and time.monotonic() - killed < 60:
+        time.sleep(0.5)
+        left = _containers(run_id)
+    return {"ready": ready, "before": len(before), "left": left,
+            "gone_after_s": round(time.monotonic() - killed, 1)}
+
+
 # -- the tests: run the driver once, check what it saw --------------------------------------
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("ray")
-    proc = subprocess.run(["unshare", "--net", sys.executable, __file__, str(out), rid("ray")],
-                          capture_output=True, text=True, timeout=1500)
-    assert (out / "report.json").exists(), f"driver failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return json.loads((out / "report.json").read_text())
+def report() -> Any:
+    out = Path(tempfile.mkdtemp(prefix="bashenv-test-ray-"))
+    try:
+        proc = subprocess.run(["unshare", "--net", sys.executable, __file__, str(out), rid("ray")],
+                              capture_output=True, text=True, timeout=1500)
+        found = out / "report.json"
+        assert found.exists(), f"driver failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        shutil.copyfile(found, Path(tempfile.gettempdir()) / "bashenv-test-ray-report.json")
+        yield json.loads(found.read_text())
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def test_cli_spreads_the_bundled_tasks_over_nodes_and_excludes_a_node_without_docker(report):
@@ -185,7 +237,7 @@ def test_cli_spreads_the_bundled_tasks_over_nodes_and_excludes_a_node_without_do
     broken = [n["id"] for n in report["nodes"] if not n["ok"]]
     assert len(broken) == 1 and "No Docker engine answers" in next(
         n["reason"] for n in report["nodes"] if not n["ok"])
-    assert "excluded: No Docker engine answers" in cli["stdout"]
+    assert "excluded: No Docker engine answers" in cli["stderr"]  # said to the user
     ran_on = {r["node"]["node_id"] for r in records}
     assert len(ran_on) >= 2 and not ran_on & set(broken)  # spread, never on the broken node
     assert all(r["node"]["host"] for r in records)
@@ -214,6 +266,12 @@ def test_env_with_ray_backend_runs_an_episode_on_a_node(report):
     assert "hello" in env["first_output"] and "/repo" in env["first_output"]
     assert env["reward"] == 1.0 and env["outcome"] == "resolved"
     assert env["node"] and env["node"]["node_id"] in {n["id"] for n in report["nodes"] if n["ok"]}
+
+
+def test_a_killed_driver_leaves_no_sandbox_on_the_nodes(report):
+    death = report["driver_death"]
+    assert death["ready"] == "ready" and death["before"] >= 1, death
+    assert death["left"] == [], death
 
 
 def test_everything_started_is_stopped(report):

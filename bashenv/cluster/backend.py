@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
-from bashenv.cluster.nodes import SLOT_RESOURCE, connect, node_here
+from bashenv.cluster.nodes import SLOT_RESOURCE, connect, node_here, survey
 from bashenv.errors import SandboxError
 from bashenv.sandbox.spec import ExecResult, SandboxSpec
 
@@ -269,7 +269,8 @@ def _hosts() -> _Hosts:
 
 
 class RayBackend:
-    """Sandboxes on the Ray cluster at $BASHENV_RAY_ADDRESS (default: auto)."""
+    """Sandboxes on the Ray cluster at $BASHENV_RAY_ADDRESS (default: auto), each on a
+    node whose Docker engine answered the survey (the one with the fewest of ours)."""
 
     name = "ray"
 
@@ -277,14 +278,42 @@ class RayBackend:
         self._ray = connect()
         self._actor = self._ray.remote(num_cpus=0, max_concurrency=8,
                                        resources={SLOT_RESOURCE: 1})(SandboxHost)
+        self._lock = threading.Lock()
+        self._placed: dict[str, int] | None = None  # healthy node → sandboxes we put there
+
+    def _node(self) -> str:
+        with self._lock:
+            if not self._placed:
+                healthy = [n.id for n in survey(self._ray) if n.ok]
+                if not healthy:
+                    raise SandboxError("no node of the Ray cluster has sandbox slots and a "
+                                       "Docker engine that answers")
+                self._placed = dict.fromkeys(healthy, 0)
+            node = min(self._placed, key=lambda n: self._placed[n] if self._placed else 0)
+            self._placed[node] += 1
+            return node
 
     def start(self, spec: SandboxSpec) -> RaySandbox:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         registry = os.environ.get(REGISTRY_ENV)  # the nodes pull a missing image from it
-        options = {"runtime_env": {"env_vars": {REGISTRY_ENV: registry}}} if registry else {}
-        host = self._actor.options(**options).remote(spec)
-        box = RaySandbox(host, spec, self._ray)
-        _hosts().add(box)
-        return box
+        options: dict[str, Any] = {"runtime_env": {"env_vars": {REGISTRY_ENV: registry}}} \
+            if registry else {}
+        for attempt in range(2):
+            node = self._node()
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+            host = self._actor.options(**options).remote(spec)
+            try:
+                box = RaySandbox(host, spec, self._ray)
+            except SandboxError:
+                with self._lock:  # the node may be gone: ask again which ones are healthy
+                    self._placed = None
+                if attempt:
+                    raise
+                continue
+            _hosts().add(box)
+            return box
+        raise AssertionError("unreachable")
 
     def wait_until_ready(self, timeout: float) -> bool:
         return bool(self._ray.is_initialized())
