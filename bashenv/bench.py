@@ -297,6 +297,12 @@ def bench_agent_loop(task: Task, n: int) -> dict[str, float]:
             "agent_loop_overhead_p99_ms": _pct(samples, 0.99) * 1e3}
 
 
+def _tracing(task: Task, quick: bool, run_id: str) -> dict[str, float]:
+    from bashenv.trace.measure import tracing_overhead
+
+    return tracing_overhead(task, 2 if quick else 5, run_id)
+
+
 def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], None] = print,
               run_id: str | None = None) -> dict[str, float]:
     """Every figure; the containers carry the label `run_id` (default BENCH_RUN)."""
@@ -313,6 +319,7 @@ def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], 
         ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40, rid)),
         ("32 episodes from a thread pool", lambda: bench_threads(task, 32, 10 if quick else 40, rid)),
         ("llm agent loop (instant model)", lambda: bench_agent_loop(task, 200 if quick else 1000)),
+        ("tracing: a test plain and traced, events/s", lambda: _tracing(task, quick, rid)),
         ("peers: docker exec per command", lambda: bench_peers(
             ensure_task_image(task).tag, 15 if quick else 40, rid)),
     ]
