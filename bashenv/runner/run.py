@@ -4,7 +4,9 @@ with a trajectory and a cast per episode."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import secrets
@@ -49,6 +51,14 @@ def resolved_commit(task: Task) -> str | None:
         return None
 
 
+@functools.cache
+def _version() -> str:
+    try:
+        return importlib.metadata.version("bashenv")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
@@ -74,11 +84,9 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
     paths in the record are relative to `relative_to` (the results file's directory)."""
     started = time.monotonic()
     episode_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    from bashenv import __version__
-
     record: dict[str, Any] = {
         "task_id": task.id, "agent": agent.name, "episode_id": episode_id, "run_id": run_id,
-        "bashenv_version": __version__, "started_at": iso_now(), "task_hash": task_hash(task),
+        "bashenv_version": _version(), "started_at": iso_now(), "task_hash": task_hash(task),
         **_identity(agent, agent_settings), "model": getattr(agent, "model", None),
         "resolved_commit": commit, "image_tag": None, "model_patch": "", "truncation": None,
         "traceback": None, "trajectory": None, "cast": None}
