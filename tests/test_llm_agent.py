@@ -135,3 +135,21 @@ def test_an_endpoint_that_never_answers_is_an_infrastructure_error(tmp_path):
     [record] = outcome.records
     assert record["outcome"] == "infra_error" and "timed out" in record["error"].lower(), record
     assert len(server.requests) == 2
+
+
+def test_endpoint_without_tools_falls_back_to_text_and_the_step_budget_ends_the_episode(tmp_path):
+    """An endpoint that rejects `tools` gets plain-text requests from then on; the model is
+    told what budget is left, and the agent submits when the step budget is spent."""
+    script = [error(400, "this model does not support tools"), text("```bash\nls\n```"),
+              text("```bash\npwd\n```")]
+    with ScriptedEndpoint(script) as server:
+        outcome = bashenv.run(str(TASK), "llm", output=tmp_path / "run", run_id=rid("llm-budget"),
+                              agent_config={"model": "m", "base_url": server.url,
+                                            "budgets": {"steps": 2}})
+    [record] = outcome.records
+    assert record["outcome"] == "unresolved" and record["truncation"] == "budget:steps", record
+    assert record["steps"] == 3 and len(server.requests) == 3  # ls, pwd, then submit unasked
+    assert "tools" in server.requests[0] and "tools" not in server.requests[1]
+    assert "fenced block" in server.requests[1]["messages"][0]["content"]
+    assert "Budget for this task: 2 steps" in server.requests[1]["messages"][1]["content"]
+    assert "Left: 1 steps" in server.requests[2]["messages"][-1]["content"]
