@@ -15,17 +15,14 @@ write_archive) and the shells are used, so any back-end forks the same way.
 
 from __future__ import annotations
 
-import io
 import secrets
 import shlex
-import tarfile
-import time
 from dataclasses import dataclass
 
 from bashenv.errors import SandboxError
 from bashenv.sandbox.backend import Sandbox
 from bashenv.sandbox.shell import BashSession
-from bashenv.sandbox.spec import AGENT_UID, AGENT_USER
+from bashenv.sandbox.spec import AGENT_USER
 
 # Writable places of a bounded box besides the workdir (container.py's tmpfs mounts).
 WRITABLE = ("/tmp", "/var/tmp", f"/home/{AGENT_USER}", "/dev/shm")
@@ -51,7 +48,7 @@ for __bashenv_v in $(compgen -v); do
   declare -p "$__bashenv_v"
 done
 printf '__bashenv_keep=%%q\n' "$__bashenv_names"
-printf '%%s\n' 'unalias -a'
+printf '%%s\n' %(unset)s 'unalias -a'
 alias -p
 declare -f
 declare -F | while read -r _ __bashenv_f __bashenv_n; do
@@ -64,7 +61,7 @@ set +o
 trap -p
 } > %(path)s 2>/dev/null"""
 
-# Runs in the copy's shell before the script: drops variables the source had unset.
+# In the state script: drops the copy's variables that the source did not have.
 _UNSET_EXTRA = r"""__bashenv_skip=' %(skip)s '
 for __bashenv_v in $(compgen -v); do
   case "$__bashenv_skip" in *" $__bashenv_v "*) continue ;; esac
@@ -77,9 +74,9 @@ done"""
 class Snapshot:
     """A sandbox's writable places and shell state, as `snapshot` took them."""
 
-    bundle: bytes  # a tar of the places' contents, the state script in /tmp among them
+    archive: bytes  # as the engine gave it: a tar holding one file, the bundle (a tar of
+    name: str  # the places' contents, the state script in /tmp among them), named so
     state: str  # the state script's path
-    token: str
 
 
 def fork_box(source: Sandbox, source_shell: BashSession, target: Sandbox,
@@ -98,39 +95,40 @@ def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
     """
     token = secrets.token_hex(6)
     state = f"/tmp/.bashenv-fork-{token}.sh"
-    bundle_path = f"{source.spec.workdir}/.bashenv-fork-{token}.tar"
+    name = f".bashenv-fork-{token}.tar"
+    bundle = shlex.quote(f"{source.spec.workdir}/{name}")
     places = " ".join(shlex.quote(p) for p in _places(source))
+    dump = _DUMP % {"skip": _SKIP, "path": shlex.quote(state),
+                    "unset": shlex.quote(_UNSET_EXTRA % {"skip": _SKIP})}
     # The places' contents, not the places: their own modes and owners stay the copy's.
-    pack = (f"{_DUMP % {'skip': _SKIP, 'path': shlex.quote(state)}}\n"
-            f"(cd / && /usr/bin/find {places} -mindepth 1 -maxdepth 1 ! -path "
-            f"{shlex.quote(bundle_path)} -print0 2>/dev/null | /bin/tar -cf "
-            f"{shlex.quote(bundle_path)} --null -T - --ignore-failed-read 2>&1; "
-            f"[ $? -le 1 ]); "  # tar's 1: a file changed while it was read
+    pack = (f"{dump}\n(cd / && /usr/bin/find {places} -mindepth 1 -maxdepth 1 ! -path "
+            f"{bundle} -print0 2>/dev/null | /bin/tar -cf {bundle} --null -T - "
+            f"--ignore-failed-read 2>&1; [ $? -le 1 ]); "  # tar's 1: a file changed as read
             f"__bashenv_rc=$?; /bin/rm -f -- {shlex.quote(state)}; (exit $__bashenv_rc)")
     try:
         packed = source_shell.run(pack, timeout=COPY_TIMEOUT)
         if packed.timed_out or packed.exit_code != 0:
             raise SandboxError(f"cannot fork {source.id[:12]}: archiving its files failed "
                                f"(is its disk full?): {packed.output[-300:]!r}")
-        bundle = _read_bundle(source, bundle_path)
+        archive = b"".join(source.read_archive(f"{source.spec.workdir}/{name}"))
     finally:
-        source_shell.run(f"/bin/rm -f -- {shlex.quote(bundle_path)}", timeout=STATE_TIMEOUT)
-    return Snapshot(bundle, state, token)
+        source_shell.run(f"/bin/rm -f -- {bundle}", timeout=STATE_TIMEOUT)
+    return Snapshot(archive, name, state)
 
 
 def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
-    """Replace the writable places of `target` with the snapshot's (as the shell's user,
-    so the copy holds nothing the agent could not have written) and give its shell the
-    snapshot's state."""
-    keep = _keep_line(snap.bundle, snap.state)
-    inner = _put_bundle(target, snap.bundle, snap.token)
+    """Replace the writable places of `target` with the snapshot's (extracted by the
+    shell's user, so the copy holds nothing the agent could not have written) and give
+    its shell the snapshot's state. The bundle arrives in the workdir as the engine gave
+    it (owned by the agent's user) and is deleted there."""
+    target.write_archive(target.spec.workdir, snap.archive)
+    inner = shlex.quote(f"{target.spec.workdir}/{snap.name}")
     state = shlex.quote(snap.state)
     wipe = " ".join(shlex.quote("/" + p) for p in _places(target))
-    unset = f"{keep}\n{_UNSET_EXTRA % {'skip': _SKIP}}\n" if keep else ""
     unpack = (f"(for d in {wipe}; do [ -d \"$d\" ] && /usr/bin/find \"$d\" -mindepth 1 "
               f"-maxdepth 1 ! -path {inner} -exec /bin/rm -rf -- {{}} + 2>/dev/null; done; "
               f"cd / && /bin/tar -xpf {inner} 2>&1); __bashenv_rc=$?; /bin/rm -f -- {inner}; "
-              f"[ $__bashenv_rc = 0 ] && {{ {unset}. {state} 2>/dev/null; }}; "
+              f"[ $__bashenv_rc = 0 ] && {{ . {state} 2>/dev/null; }}; "
               f"/bin/rm -f -- {state}; (exit $__bashenv_rc)")
     restored = target_shell.run(unpack, timeout=COPY_TIMEOUT)
     if restored.timed_out or restored.exit_code != 0:
@@ -140,38 +138,3 @@ def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
 
 def _places(box: Sandbox) -> list[str]:
     return [box.spec.workdir.lstrip("/"), *(p.lstrip("/") for p in WRITABLE)]
-
-
-def _read_bundle(source: Sandbox, path: str) -> bytes:
-    """The bundle's bytes, read from the host side (get_archive wraps it in a tar)."""
-    raw = b"".join(source.read_archive(path))
-    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
-        for member in archive:
-            handle = archive.extractfile(member) if member.isfile() else None
-            if handle is not None:
-                return handle.read()
-    raise SandboxError(f"cannot fork {source.id[:12]}: its archive {path} is missing")
-
-
-def _put_bundle(target: Sandbox, bundle: bytes, token: str) -> str:
-    """Write the bundle into the target's workdir, owned by the shell's user (so it can
-    delete it from the sticky tmpfs); returns its quoted path."""
-    name = f".bashenv-fork-{token}.tar"
-    wrapper = io.BytesIO()
-    with tarfile.open(fileobj=wrapper, mode="w") as archive:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(bundle), 0o600, int(time.time())
-        info.uid = info.gid = AGENT_UID if target.spec.user else 0
-        archive.addfile(info, io.BytesIO(bundle))
-    target.write_archive(target.spec.workdir, wrapper.getvalue())
-    return shlex.quote(f"{target.spec.workdir}/{name}")
-def _keep_line(bundle: bytes, state: str) -> str | None:
-    """The `__bashenv_keep=...` line of the state script (which names the variables the
-    source had), read from the bundle so the copy can unset the others first."""
-    with tarfile.open(fileobj=io.BytesIO(bundle)) as archive:
-        member = archive.extractfile(state.lstrip("/"))
-        text = member.read().decode("utf-8", "replace") if member else ""
-    for line in text.splitlines():
-        if line.startswith("__bashenv_keep="):
-            return line
-    return None
