@@ -207,6 +207,12 @@ def test_show_replays_a_trajectory_and_a_cast(run_dir: Path):
     assert "done\n" in trajectory and "# verdict: unresolved" in trajectory
     cast = bashenv("show", str(run_dir / record["cast"]), "--no-wait").stdout
     assert f"echo '{INJECTED}'" in cast and "done" in cast and OSC_TITLE not in cast
+    by_task = bashenv("show", str(run_dir), "--task", "textkit-truncate-width", "--agent", "replay",
+                      "--no-wait").stdout
+    assert by_task == trajectory
+    ambiguous = bashenv("show", str(run_dir), "--task", "textkit-truncate-width", check=False)
+    assert ambiguous.returncode == 2 and "several episodes" in ambiguous.stderr
+    assert "textkit-truncate-width (replay)" in ambiguous.stderr.replace("\n", "")
     missing = bashenv("show", str(run_dir / "nope.jsonl"), check=False)
     assert missing.returncode == 2 and "nope.jsonl: no such trajectory or cast file" in missing.stderr
 
@@ -243,7 +249,7 @@ def test_replay_keeps_the_recorded_pace(tmp_path: Path):
     slept: list[float] = []
     out = io.StringIO()
     replay(cast, speed=2.0, idle_limit=3.0, out=out, sleep=slept.append)
-    assert out.getvalue() == "abc" and slept == [0.25, 0.5, 1.5]
+    assert out.getvalue() == "abc\n" and slept == [0.25, 0.5, 1.5]
     slept.clear()
     replay(cast, wait=False, out=io.StringIO(), sleep=slept.append)
     assert slept == []
@@ -257,8 +263,8 @@ def test_replay_passes_escapes_only_when_asked(tmp_path: Path):
     safe, raw = io.StringIO(), io.StringIO()
     replay(cast, wait=False, out=safe)
     replay(cast, wait=False, raw=True, out=raw)
-    assert safe.getvalue() == "\x1b[1mbold\x1b[0mx"
-    assert raw.getvalue() == f"\x1b[1mbold\x1b[0m{OSC_TITLE}x"
+    assert safe.getvalue() == "\x1b[1mbold\x1b[0mx\n"
+    assert raw.getvalue() == f"\x1b[1mbold\x1b[0m{OSC_TITLE}x\r\n"
 
 
 def _synthetic_run(tmp_path: Path) -> Path:

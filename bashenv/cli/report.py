@@ -28,7 +28,13 @@ def report(
 
 @app.command("show")
 def show(
-    path: Path = typer.Argument(..., help="A trajectory (.jsonl) or an asciicast (.cast)."),
+    path: Path = typer.Argument(..., help="A trajectory (.jsonl), an asciicast (.cast), or a "
+                                "run directory with --task."),
+    task: str | None = typer.Option(None, help="In a run directory: the task whose latest "
+                                    "episode to show."),
+    agent: str | None = typer.Option(None, help="In a run directory: the agent, when several ran."),
+    cast: bool = typer.Option(False, "--cast", help="In a run directory: play the terminal "
+                              "recording instead of the trajectory."),
     speed: float = typer.Option(1.0, help="Playback speed factor."),
     wait: bool = typer.Option(True, help="Keep the recorded pace (--no-wait: print at once)."),
     idle_limit: float = typer.Option(2.0, help="Longest pause, in recorded seconds."),
@@ -36,8 +42,10 @@ def show(
                              "recorded (default: colours only; the output is untrusted)."),
 ) -> None:
     """Replay an episode in the terminal."""
-    from bashenv.report.replay import replay
+    from bashenv.report.replay import recording_of, replay
 
+    if path.is_dir():
+        path = recording_of(path, task, agent, cast)
     try:
         replay(path, speed=speed, wait=wait, idle_limit=idle_limit, raw=raw)
     except KeyboardInterrupt:

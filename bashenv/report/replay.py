@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bashenv.errors import BashenvError
-from bashenv.report.rundir import Trajectory, read_trajectory
+from bashenv.report.rundir import Trajectory, load_run, read_trajectory
 from bashenv.report.terminal import Cast, read_cast, terminal_safe
 
 BOLD_GREEN, DIM, RESET = "\x1b[1;32m", "\x1b[2m", "\x1b[0m"
@@ -40,6 +40,24 @@ class _Clock:
             gap = min(gap, self.idle_limit)
         if self.wait and gap > 0:
             self.sleep(gap / self.speed)
+
+
+def recording_of(run_dir: str | Path, task_id: str | None, agent: str | None = None,
+                 cast: bool = False) -> Path:
+    """The trajectory (or cast) of a task's latest episode in a run directory."""
+    episodes = load_run(run_dir).episodes
+    chosen = [e for e in episodes if (task_id is None or e.task_id == task_id)
+              and (agent is None or e.record.get("agent") == agent)]
+    if len(chosen) != 1:
+        listed = ", ".join(sorted(f"{e.task_id} ({e.record.get('agent')})" for e in episodes))
+        what = "no episode" if not chosen else "several episodes"
+        raise BashenvError(f"{run_dir}: {what} for --task {task_id} --agent {agent}; "
+                           f"choose among: {listed}")
+    path = chosen[0].cast if cast else chosen[0].trajectory
+    if path is None:
+        raise BashenvError(f"{run_dir}: the {'cast' if cast else 'trajectory'} of "
+                           f"{chosen[0].task_id} is missing")
+    return path
 
 
 def is_cast(path: Path) -> bool:
@@ -69,12 +87,16 @@ def replay(path: str | Path, *, speed: float = 1.0, wait: bool = True,
 
 
 def _play_cast(cast: Cast, clock: _Clock, raw: bool, out: TextIO) -> None:
+    last = "\n"
     for at, code, data in cast.events:
         if code != "o":
             continue
         clock.until(at)
         out.write(data if raw else terminal_safe(data))
         out.flush()
+        last = data or last
+    if not last.endswith("\n"):  # leave the prompt on a line of its own
+        out.write("\r\n" if raw else "\n")
 
 
 def _play_trajectory(trajectory: Trajectory, clock: _Clock, out: TextIO) -> None:

@@ -8,13 +8,13 @@ untrusted agent ran, so it is parsed tolerantly and never executed or trusted as
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bashenv.errors import BashenvError
 from bashenv.runner import ResultsFile
+from bashenv.runner import read_trajectory as runner_read_trajectory
 
 RESULTS_NAME = "results.jsonl"
 
@@ -92,27 +92,13 @@ def _inside(base: Path, relative: Any) -> Path | None:
 
 
 def read_trajectory(path: str | Path) -> Trajectory:
-    """Parse a trajectory file; torn or foreign lines are skipped, a missing end tolerated."""
+    """A trajectory file (the runner's reader: torn lines skipped, a missing end tolerated);
+    an unreadable or foreign file is an error naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
+        header, steps, end = runner_read_trajectory(path)
+    except (OSError, UnicodeDecodeError) as exc:
         raise BashenvError(f"{path}: cannot read trajectory: {exc}") from None
-    trajectory = Trajectory(path)
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        kind = entry.get("type")
-        if kind == "header":
-            trajectory.header = entry
-        elif kind == "step":
-            trajectory.steps.append(entry)
-        elif kind == "end":
-            trajectory.end = entry
-    if not trajectory.header and not trajectory.steps:
+    if not header and not steps:
         raise BashenvError(f"{path}: not a bashenv trajectory (no header or step lines)")
-    return trajectory
+    return Trajectory(path, header, steps, end)
