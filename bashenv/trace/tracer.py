@@ -31,6 +31,7 @@ from typing import Any
 HASH_SEED = "0"
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 DELETED = "<deleted>"
+PLAIN = (int, float, bool, type(None), str)  # reprs with no address and a bounded length
 FORMAT_VERSION = 1
 SOURCE_LINES = 200  # of one function kept in the summary
 
@@ -62,6 +63,7 @@ class Tracer:
         self.repr.maxstring = self.repr.maxother = bounds.repr_chars
         self.repr.maxlist = self.repr.maxtuple = self.repr.maxdict = self.repr.maxset = 20
         self.truncated = 0
+        self.lines: dict[tuple[str, int], str] = {}  # (file, line) -> its source, stripped
         self.sources: dict[str, str] = {}  # "file:first line" -> the function's source
 
     # -- which code is traced ---------------------------------------------------------
@@ -107,7 +109,7 @@ class Tracer:
             self._note("events", f"stopped after {self.bounds.events} events")
             self.stop()
             return
-        if time.monotonic() - self.started > self.bounds.seconds:
+        if not self.count & 255 and time.monotonic() - self.started > self.bounds.seconds:
             self._note("seconds", f"stopped after {self.bounds.seconds:g} s")
             self.stop()
             return
@@ -119,7 +121,7 @@ class Tracer:
             "i": self.count, "event": kind, "frame": number, "depth": depth,
             "function": getattr(code, "co_qualname", code.co_name),
             "file": self.relpath(code.co_filename), "line": lineno,
-            "source": linecache.getline(code.co_filename, lineno).rstrip("\n").strip(),
+            "source": self._line(code.co_filename, lineno),
             "locals": self._changed(frame, last),
         }
         if kind in ("return", "exception"):
@@ -156,16 +158,27 @@ class Tracer:
         last.update(now)
         return changed
 
+    def _line(self, filename: str, lineno: int) -> str:
+        key = (filename, lineno)
+        if key not in self.lines:
+            self.lines[key] = linecache.getline(filename, lineno).strip()
+        return self.lines[key]
+
     def safe_repr(self, value: Any) -> str:
+        plain = type(value) in PLAIN
         try:
-            text = self.repr.repr(value)
-        except Exception as exc:  # a __repr__ that raises is the traced code's business
+            if plain and (type(value) is not str or len(value) < self.bounds.repr_chars):
+                text = repr(value)  # the common case, without reprlib's machinery
+            else:
+                text = self.repr.repr(value)
+        except Exception as exc:  # a __repr__ that raises (or a 5000-digit int)
             text = f"<repr failed: {type(exc).__name__}>"
-        text = ADDRESS.sub("0x?", text)
+        if not plain:
+            text = ADDRESS.sub("0x?", text)
         if len(text) > self.bounds.repr_chars:
             text = text[: self.bounds.repr_chars] + "..."
             self.truncated += 1
-        elif "..." in text:  # reprlib shortened a long string or container
+        elif not plain and "..." in text:  # reprlib shortened a long string or container
             self.truncated += 1
         return text
 
