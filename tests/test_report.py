@@ -308,3 +308,17 @@ def test_bad_run_directories_are_named(tmp_path: Path):
     (tmp_path / "results.jsonl").write_text("torn {\n")
     with pytest.raises(BashenvError, match=r"results.jsonl: no results records"):
         load_run(tmp_path)
+
+
+def test_a_results_file_reports_into_its_run_directory(tmp_path: Path):
+    """`-o results/gold.jsonl` keeps trajectories in results/gold/: the page goes there and
+    its links still reach them."""
+    run = _synthetic_run(tmp_path)
+    legacy = run / "gold.jsonl"
+    (run / "results.jsonl").rename(legacy)
+    page = write_report(legacy, player=False)
+    assert page == run / "gold" / "report.html"
+    hrefs = [h for h in parse(page.read_text()).by_id("verdicts").all("a")
+             if not h.attrs["href"].startswith("#")]
+    assert [h.attrs["href"] for h in hrefs] == ["../t/e.jsonl", "../t/e.cast", "../t/e.cast"]
+    assert all((page.parent / h.attrs["href"]).is_file() for h in hrefs)

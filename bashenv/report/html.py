@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from bashenv.errors import BashenvError
 from bashenv.report.plots import histogram
-from bashenv.report.rundir import Episode, Run, load_run, read_trajectory
+from bashenv.report.rundir import RESULTS_NAME, Episode, Run, load_run, read_trajectory
 from bashenv.report.terminal import Cast, plain_text, read_cast
 
 OUTPUT_CHARS = 8000  # per step output in the transcript: head and tail kept
@@ -43,9 +43,11 @@ PLAYER_INIT = """document.querySelectorAll('.cast-player').forEach(function (el)
 
 def write_report(run_dir: str | Path, output: str | Path | None = None, *,
                  player: bool = True) -> Path:
-    """Render the report of `run_dir` to `output` (default RUN_DIR/report.html)."""
+    """Render the report of `run_dir` to `output` (default RUN_DIR/report.html; for a
+    results file X.jsonl other than results.jsonl, RUN_DIR is X/, as `bashenv run` has it)."""
     run = load_run(run_dir)
-    target = Path(output) if output is not None else run.base / "report.html"
+    home = run.base if run.results.name == RESULTS_NAME else run.results.with_suffix("")
+    target = Path(output) if output is not None else home / "report.html"
     page = render(run, target.parent, player=player)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
