@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from bashenv.cli import images, ops, report, run, tasks, trace  # noqa: F401  (they register commands)
+from bashenv.cli import cluster, images, ops, report, run, tasks, trace  # noqa: F401  (they register commands)
 from bashenv.cli.app import app, console
 from bashenv.errors import BashenvError
 
