@@ -13,24 +13,31 @@ prepare (after the agent's change is in the workdir, before the hidden tests):
      new modules that would shadow the standard library or an installed package;
   4. asks the test interpreter, as the unprivileged user, which pytest plugins its
      environment installs (they are loaded with -p: entry-point autoload is off);
+  5. notes what in the change's non-test code reaches into the test machinery (canary.py);
   writes <grade>/private/prepared.json (root only) and <grade>/py/pargs.
+
+canaries (once the hidden tests are written): plants canary tests in the test files the
+  run executes (canary.py) and writes their ids to <grade>/private/canaries.json.
 """
 
 import filecmp
 import json
 import os
+import random
 import re
 import stat
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import canary
 import config_guard
 
 COMPILED = (b".pyc", b".pyo")
 EXTENSIONS = (b".so", b".pyd")
 METADATA_DIRS = (b".dist-info", b".egg-info")
 ALWAYS_PROTECTED = {"pytest", "_pytest", "pluggy", "py", "_bashenv_grader"}
+SCAN_MAX = 2 << 20  # bytes of a changed file read for the suspicious flag
 PLUGIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 PROBE = r"""
 import json, os, sys
@@ -212,11 +219,39 @@ def prepare(job):
     with open(os.path.join(job["grade_dir"], "py", "pargs"), "w") as handle:
         handle.write(" ".join("-p " + p for p in plugins))
     decode = os.fsdecode
+    flags = []
+    for rel in changed:
+        if len(flags) < 50 and rel.endswith(b".py"):
+            text = config_guard.read_file(os.path.join(work, rel))
+            if text is not None and len(text) <= SCAN_MAX:
+                base = config_guard.read_file(os.path.join(seed, rel))
+                flags += canary.suspicious(decode(rel), text.decode("utf-8", "replace"),
+                                           None if base is None else base.decode("utf-8", "replace"))
     write_private(job, "prepared.json", {
+        "suspicious": flags,
         "changed": [decode(p) for p in changed], "touched": [decode(p) for p in touched],
         "reverted": sorted(decode(p) for p in reverted),
         "bytecode": sorted(decode(p) for p in bytecode),
         "probe": None if job.get("probe") else found})
+
+
+def plant_canaries(job):
+    """Canaries in the hidden test files (never through a symlink); their ids, root only."""
+    conf, planted = job.get("canaries"), []
+    if conf:
+        rng = random.Random(conf["seed"])
+        for rel, plan in sorted(canary.plan_files(conf["ids"], rng).items()):
+            path = os.path.join(os.fsencode(job["workdir"]), os.fsencode(rel))
+            data = config_guard.read_file(path)
+            if data is None:
+                continue
+            text, found = canary.plant(data, rel, canary.names_in(rel, conf["ids"]), plan, rng)
+            if found:
+                fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(text)
+                planted += found
+    write_private(job, "canaries.json", planted)
 
 
 def write_private(job, name, data):
@@ -227,7 +262,7 @@ def write_private(job, name, data):
 def main():
     with open(sys.argv[2]) as handle:
         job = json.load(handle)
-    prepare(job)
+    (plant_canaries if sys.argv[1] == "canaries" else prepare)(job)
 
 
 if __name__ == "__main__":

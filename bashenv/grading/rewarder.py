@@ -12,16 +12,19 @@ the unprivileged user; results come back through a directory only root can read.
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading.apply import applied_with, apply_snippet
+from bashenv.grading.canary import canary_reason, check
 from bashenv.grading.diff import changed_paths
-from bashenv.grading.parsers import PARSERS
+from bashenv.grading.parsers import PARSERS, _pytest_key
 from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_USER, SEED_DIR, TaskImage
@@ -45,6 +48,7 @@ GRADER_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID")
 _HERE = Path(__file__).parent
 BOX_FILES = {f"{IN_DIR}/box_scan.py": (_HERE / "box_scan.py").read_bytes(),
              f"{IN_DIR}/config_guard.py": (_HERE / "config_guard.py").read_bytes(),
+             f"{IN_DIR}/canary.py": (_HERE / "canary.py").read_bytes(),
              f"{PY_DIR}/{PLUGIN}.py": (_HERE / "grader_plugin.py").read_bytes()}
 # git as the grader runs it: no user config, no attribute drivers, paths never quoted.
 GIT = ("HOME=/nonexistent git -c core.quotePath=false -c core.attributesFile=/dev/null "
@@ -119,6 +123,9 @@ class Rewarder:
                              user="", network=False, runtime=runtime, scratch=GRADE_DIR)
         self.spec = replace(spec, seed=None)
         self.tree_cap_mb = TREE_CAP_MB  # a working tree over it is patch_failed, said in error
+        # None: canary tests are planted at each grading (else why they are not).
+        self.canary_reason = canary_reason(task.tests.command, self._runs_pytest,
+                                           task.tests.canaries)
         self._owned = owned_test_paths(task)
         self._hidden_files = self._hidden_test_files()
 
@@ -172,6 +179,9 @@ class Rewarder:
             "workdir": self.task.workdir, "seed": SEED_DIR, "grade_dir": GRADE_DIR,
             "user": AGENT_USER, "owned": sorted(self._owned), "protect_config": tests.protect_config,
             "allow_extensions": tests.allow_compiled_extensions, "probe": _PROBES.get(self.image.tag),
+            # Fresh each grading, and unreadable to the tests (IN_DIR is closed before them).
+            "canaries": None if self.canary_reason else {"seed": secrets.randbits(64),
+                                                         "ids": self.task.test_ids()},
         }).encode()
 
     def _plugin_conf(self) -> bytes:
@@ -200,7 +210,7 @@ class Rewarder:
             target = shlex.quote(str(PurePosixPath(path)))
             hidden.append(f"mkdir -p \"$(dirname {target})\" && cp {IN_DIR}/files/{i} {target}")
         # pytest runs get the grader's plugin and the environment's plugins by name.
-        pytest_run = getattr(self.parser, "runs_pytest", False)
+        pytest_run = self._runs_pytest
         base = f"{tests.command} -p {PLUGIN} $(cat {PY_DIR}/pargs)" if pytest_run else tests.command
         test_env = TEST_ENV if pytest_run else OTHER_RUNNER_ENV
         command = self.parser.command(base, f"{OUT_DIR}/report.xml")
@@ -213,7 +223,10 @@ class Rewarder:
             *change,
             f"{helper} prepare {IN_DIR}/job.json || exit {ERR_SETUP}",
             "(set -e", *hidden, f") || exit {ERR_SETUP}",
-            f"chown -R {user}: . && mkdir -p {OUT_DIR} && chown {user}: {OUT_DIR} || exit {ERR_SETUP}",
+            *([] if self.canary_reason else [f"{helper} canaries {IN_DIR}/job.json || exit {ERR_SETUP}"]),
+            # The tests may not read the inputs: the hidden test files as written, the job.
+            f"chmod 700 {IN_DIR} && chown -R {user}: . && mkdir -p {OUT_DIR} && "
+            f"chown {user}: {OUT_DIR} || exit {ERR_SETUP}",
             f"head -c 262144 /dev/zero >{PRIVATE_DIR}/reserve || exit {ERR_SETUP}",
             "start=$EPOCHREALTIME",
             f"timeout -s KILL {limit} setpriv --reuid={user} --regid={user} --init-groups "
@@ -261,8 +274,15 @@ class Rewarder:
                           reverted_config=capped(prepared.get("reverted", [])),
                           removed_bytecode=capped(prepared.get("bytecode", [])),
                           changed_files=capped(prepared.get("changed", [])),
-                          grader_plugin=bool(getattr(self.parser, "runs_pytest", False)))
+                          grader_plugin=self._runs_pytest,
+                          suspicious=capped(prepared.get("suspicious", [])))
         report = private.get("report.xml")
+        canaries = _json(private.get("canaries.json")) or []
+        if self.canary_reason or (not canaries and "canaries.json" in private):
+            verdict.canaries = {"used": False, "reason": self.canary_reason
+                                or "no place for them beside the task's tests"}
+        else:  # checked once the tests ran (see _judge)
+            verdict.canaries = {"used": True, "planted": len(canaries), "checked": False, "wrong": []}
         if patch is not None:  # the script's own output, never cut like the test log
             verdict.apply_method = "failed" if ran.exit_code == ERR_PATCH else applied_with(ran.text)
         if ran.exit_code == ERR_PATCH:
@@ -277,11 +297,15 @@ class Rewarder:
             verdict.outcome = "error"
             verdict.error = f"the grading script failed after the tests ran (exit {code})"
         else:
-            self._judge(verdict, log, report, _json(private.get("result.json")))
-        return verdict, report
+            self._judge(verdict, log, report, _json(private.get("result.json")), canaries)
+        return verdict, _without(report, canaries)
+
+    @property
+    def _runs_pytest(self) -> bool:
+        return bool(getattr(self.parser, "runs_pytest", False))
 
     def _judge(self, verdict: Verdict, log: str, report: bytes | None,
-               result: dict[str, Any] | None) -> None:
+               result: dict[str, Any] | None, canaries: list[dict[str, str]]) -> None:
         tests = self.task.tests
         if not result:
             verdict.outcome, verdict.error = "error", "the grading script left no result"
@@ -303,15 +327,39 @@ class Rewarder:
         try:
             distrust = self.parser.verify(report, rc, log)
             statuses = self.parser.parse(report, self.task.test_ids())
+            planted = self.parser.parse(report, [c["id"] for c in canaries]) if canaries else {}
         except Exception as exc:  # a broken report is an error verdict, never a pass
             verdict.outcome, verdict.error = "error", f"unreadable test report: {exc}"
             return
         verdict.fail_to_pass = {t: statuses[t] for t in tests.fail_to_pass}
         verdict.pass_to_pass = {t: statuses[t] for t in tests.pass_to_pass}
-        if distrust:
+        wrong = check(canaries, planted, statuses)
+        if canaries:
+            verdict.canaries.update(checked=True, wrong=wrong)
+        if wrong:  # a test whose outcome is certain came out otherwise: the run was forged
+            verdict.outcome = "tampered"
+            verdict.error = (f"{len(wrong)} of {len(canaries)} canary tests had the wrong outcome "
+                             "(see canaries)")
+        elif distrust:
             verdict.outcome, verdict.error = "error", f"test report not trusted: {distrust}"
         elif all(s == "passed" for s in statuses.values()):
             verdict.outcome = "resolved"
+
+
+def _without(report: bytes | None, canaries: list[dict[str, str]]) -> bytes | None:
+    """The JUnit report with the canaries' test cases taken out (they are the grader's)."""
+    if not report or not canaries:
+        return report
+    keys = {_pytest_key(c["id"]) for c in canaries}
+    try:
+        root = ET.fromstring(report)
+    except ET.ParseError:
+        return report
+    for parent in list(root.iter()):
+        for case in [c for c in parent if c.tag == "testcase"]:
+            if f"{case.get('classname', '')}::{case.get('name', '')}" in keys:
+                parent.remove(case)
+    return ET.tostring(root, encoding="utf-8")
 
 
 def _json(data: bytes | None) -> Any:

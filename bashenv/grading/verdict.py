@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-OUTCOMES = ("resolved", "unresolved", "patch_failed", "timeout", "error")
+# tampered: a canary test had the wrong outcome (see `canaries`): the run was forged.
+OUTCOMES = ("resolved", "unresolved", "patch_failed", "timeout", "error", "tampered")
 LOG_LIMIT = 20000
 LIST_LIMIT = 500  # entries kept per audit list (a tree can hold many thousand changed files)
 
@@ -34,6 +35,12 @@ class Verdict:
     # (`runner: swebench:<repo>` runs e.g. Django's runtests.py as is): nothing that rides
     # on the plugin applied to that run.
     grader_plugin: bool = True
+    # Canary tests (grading/canary.py): {"used": True, "planted": n, "wrong": [{"id",
+    # "expected", "got"}]} or {"used": False, "reason": ...}. Never in the per-test results.
+    canaries: dict[str, Any] = field(default_factory=dict)
+    # Why the change's non-test code looks like it reaches into the test machinery: flagged
+    # for review, not failed.
+    suspicious: list[str] = field(default_factory=list)
     test_seconds: float = 0.0
     seconds: float = 0.0
     infra: bool = False  # the error came from the sandbox or engine, not from the diff

@@ -102,6 +102,10 @@ class HiddenTests(_Strict):
     protect_config: bool = Field(
         True, description="Revert the diff's changes to test configuration (conftest.py, "
         "pytest sections of pytest.ini/tox.ini/setup.cfg/pyproject.toml, sitecustomize, .pth).")
+    canaries: bool = Field(
+        True, description="Plant canary tests (some must pass, some fail) in the hidden test "
+        "files at grading; a wrong outcome marks the run `tampered`. Used with pytest runs "
+        "whose command neither stops early nor selects tests by name.")
     allow_compiled_extensions: bool = Field(
         False, description="Keep compiled extension modules (.so, .pyd) the diff adds or "
         "changes; by default the grader removes them (Python would import them in place of "
