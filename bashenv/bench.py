@@ -19,6 +19,7 @@ from typing import Any
 
 from bashenv.agents import GoldAgent
 from bashenv.env import BashSWEEnv
+from bashenv.grading import Rewarder
 from bashenv.images import build_images, ensure_task_image
 from bashenv.sandbox import PROCESS_RUN_ID, SandboxSpec, get_backend
 from bashenv.sandbox.engine import ENGINE_ERRORS, client
@@ -29,7 +30,7 @@ BENCH_RUN = f"{PROCESS_RUN_ID}-bench"  # the container label when no run id is g
 
 GOALS = {  # key: (goal, "<=")
     "step_p50_ms": 1.0, "step_p99_ms": 3.0, "reset_warm_p50_ms": 50.0,
-    "reset_cold_p50_ms": 500.0, "grading_overhead_p50_s": 1.0,
+    "reset_cold_p50_ms": 500.0, "grading_overhead_p50_s": 0.5, "canary_cost_p50_s": 0.1,
     "concurrent32_step_p50_ms": 5.0, "host_rss_per_env_mb": 5.0, "rebuild_unchanged_s": 1.0,
     "fork_cold_p50_ms": 500.0, "agent_loop_overhead_p50_ms": 1.0,
 }
@@ -158,6 +159,27 @@ def bench_fork(task: Task, n: int, sizes_mb: tuple[int, ...] = (1, 10, 100),
             env.close()
     pool.close()
     return figures
+
+
+def bench_canaries(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, float]:
+    """What canary tests add to a grading: the gold patch graded with and without them, in
+    turns, from one warm pool (the first round pays for the image's probe, and is dropped)."""
+    off = task.model_copy(update={"tests": task.tests.model_copy(update={"canaries": False})})
+    pool = WarmPool(size=2)
+    image = ensure_task_image(task)
+    graders = [Rewarder(task, image, run_id, pool=pool), Rewarder(off, image, run_id, pool=pool)]
+    seconds: list[list[float]] = [[], []]
+    try:
+        graders[0].prefill()
+        for _ in range(n + 1):
+            for grader, samples in zip(graders, seconds, strict=True):
+                time.sleep(0.3)  # let the pool refill, as between real gradings
+                verdict = grader.grade(task.gold_patch or "")
+                assert verdict.outcome == "resolved", verdict
+                samples.append(verdict.seconds)
+    finally:
+        pool.close()
+    return {"canary_cost_p50_s": statistics.median(seconds[0][1:]) - statistics.median(seconds[1][1:])}
 
 
 def bench_concurrency(task: Task, envs_n: int, rounds: int, run_id: str = BENCH_RUN) -> dict[str, float]:
@@ -314,6 +336,7 @@ def run_bench(tasks: list[Task], quick: bool = False, progress: Callable[[str], 
         ("step round trips", lambda: bench_steps(task, 300 if quick else 2000, rid)),
         ("resets, warm and cold", lambda: bench_resets(task, 8 if quick else 20, rid)),
         ("grading overhead", lambda: bench_grading(task, 3 if quick else 8, rid)),
+        ("canary tests in a grading", lambda: bench_canaries(task, 3 if quick else 8, rid)),
         ("env.fork()", lambda: bench_fork(task, 4 if quick else 10,
                                           (1, 10) if quick else (1, 10, 100), rid)),
         ("32 concurrent episodes", lambda: bench_concurrency(task, 32, 10 if quick else 40, rid)),
