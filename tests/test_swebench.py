@@ -208,10 +208,11 @@ def test_parsers_registered_by_name_grade_with_swebench_meaning():
     assert PARSERS["swebench:pytest-dev/pytest"].parse(inner, ["a.py::t"]) == {"a.py::t": "passed"}
     assert isinstance(PARSERS["pytest-junit"], PytestJUnit)
     assert PARSERS["swebench:some/other"].log_parser is parse_pytest  # most projects: pytest -rA
-    # Another runner's command loses the grader's pytest plugin; pytest's keeps it.
-    base = "./tests/runtests.py x -p _bashenv_grader $(cat /g/pargs)"
-    assert "_bashenv_grader" not in parser.command(base, "/out/r")
-    assert "_bashenv_grader" in PARSERS["swebench:a/b"].command("python -m pytest t.py" + base[19:], "/r")
+    # The task's own command runs as it is, its output teed into the report; the grader adds
+    # no plugin arguments to it (the rewarder reads runs_pytest), and says so in the verdict.
+    base = "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1 x.y"
+    assert parser.command(base, "/out/r") == f"set -o pipefail; {base} 2>&1 | tee /out/r"
+    assert not parser.runs_pytest and not PARSERS["swebench:a/b"].runs_pytest
     with pytest.raises(KeyError, match="no test-report parser"):
         PARSERS["nosuchmodule:f"]
 
