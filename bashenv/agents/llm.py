@@ -83,7 +83,7 @@ class LLMAgent:
     name = "llm"
 
     def __init__(self, client: Any = None, **settings: Any) -> None:
-        self.settings = merged(defaults(), {k: v for k, v in settings.items() if v is not None})
+        self.settings = merged(defaults(), settings)
         self.model: str | None = self.settings["model"]
         if not self.model:
             raise BashenvError("the llm agent needs a model: --model NAME or `model:` in "
@@ -309,13 +309,14 @@ class LLMAgent:
         openai = _openai()
 
         settings = self.settings
-        limit = int(settings["context"]["max_tokens"]) - int(settings["max_output_tokens"])
+        limit = int(settings["context"]["max_tokens"]) - int(settings["max_output_tokens"] or 0)
         self._trim(limit)  # what cannot go is sent anyway: the endpoint has the last word
         attempt, last_error = 0, ""
         while attempt <= settings["retries"]:
-            request: dict[str, Any] = {
-                "model": self.model, "messages": self.messages,
-                "temperature": settings["temperature"], "max_tokens": settings["max_output_tokens"]}
+            request: dict[str, Any] = {"model": self.model, "messages": self.messages}
+            for key, name in (("temperature", "temperature"), ("max_tokens", "max_output_tokens")):
+                if settings[name] is not None:  # null: the endpoint's default (some refuse these)
+                    request[key] = settings[name]
             if self._use_tools:
                 request["tools"] = TOOLS
             if settings["extra_body"]:

@@ -144,9 +144,15 @@ def run_episode(task: Task, agent: Agent, run_id: str = PROCESS_RUN_ID,
         record.update(outcome="error", reward=0.0, resolved=False, error=str(exc), verdict=None)
     except Exception as exc:  # the engine connection broke mid-call: retried too
         if stop is not None and stop.is_set():
+            if writer is not None:
+                writer.close()
             raise
         record.update(outcome=INFRA_ERROR, reward=0.0, resolved=False,
                       error=f"{type(exc).__name__}: {exc}", verdict=None)
+    except BaseException:  # interrupted: the trajectory so far stays, with no end line
+        if writer is not None:
+            writer.close()
+        raise
     finally:
         with contextlib.suppress(Exception):  # the engine may be gone; gc cleans up later
             env.close()
