@@ -37,11 +37,15 @@ _SKIP = ("BASH BASHOPTS BASHPID BASH_ALIASES BASH_ARGC BASH_ARGV BASH_ARGV0 BASH
          "OLDPWD OPTERR OPTIND OSTYPE PIPESTATUS PPID PROMPT_COMMAND PS1 PS2 PWD RANDOM "
          "SECONDS SHELLOPTS SHLVL SRANDOM UID _")
 
-# Runs in the source shell: writes a script that recreates its state into "$1"'s place.
+# Every variable name, without a subshell (each process counts on a loaded machine).
+_ALL_NAMES = " ".join(f"${{!{c}*}}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+# Runs in the source shell: writes a script that recreates its state (sourced with its
+# output dropped: `declare -F`'s plain lines only print, its -fx lines export functions).
 _DUMP = r"""{
 __bashenv_skip=' %(skip)s '
 __bashenv_names=' '
-for __bashenv_v in $(compgen -v); do
+for __bashenv_v in %(names)s; do
   case "$__bashenv_skip" in *" $__bashenv_v "*) continue ;; esac
   case "$__bashenv_v" in __bashenv_*) continue ;; esac
   __bashenv_names+="$__bashenv_v "
@@ -51,10 +55,8 @@ printf '__bashenv_keep=%%q\n' "$__bashenv_names"
 printf '%%s\n' %(unset)s 'unalias -a'
 alias -p
 declare -f
-declare -F | while read -r _ __bashenv_f __bashenv_n; do
-  [ "$__bashenv_f" = -fx ] && printf 'export -f %%s\n' "$__bashenv_n"
-done
-printf 'umask %%s\n' "$(umask)"
+declare -F
+umask -p
 printf 'OLDPWD=%%q; cd -- %%q\n' "${OLDPWD-}" "$PWD"
 shopt -p
 set +o
@@ -63,7 +65,7 @@ trap -p
 
 # In the state script: drops the copy's variables that the source did not have.
 _UNSET_EXTRA = r"""__bashenv_skip=' %(skip)s '
-for __bashenv_v in $(compgen -v); do
+for __bashenv_v in %(names)s; do
   case "$__bashenv_skip" in *" $__bashenv_v "*) continue ;; esac
   case "$__bashenv_v" in __bashenv_*) continue ;; esac
   case "$__bashenv_keep" in *" $__bashenv_v "*) ;; *) unset -v "$__bashenv_v" 2>/dev/null ;; esac
@@ -97,14 +99,15 @@ def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
     state = f"/tmp/.bashenv-fork-{token}.sh"
     name = f".bashenv-fork-{token}.tar"
     bundle = shlex.quote(f"{source.spec.workdir}/{name}")
-    places = " ".join(shlex.quote(p) for p in _places(source))
-    dump = _DUMP % {"skip": _SKIP, "path": shlex.quote(state),
-                    "unset": shlex.quote(_UNSET_EXTRA % {"skip": _SKIP})}
+    places = " ".join(shlex.quote(p) for p in _places(source))  # absolute paths
+    names = {"skip": _SKIP, "names": _ALL_NAMES}
+    dump = _DUMP % {**names, "path": shlex.quote(state),
+                    "unset": shlex.quote(_UNSET_EXTRA % names)}
     # The places' contents, not the places: their own modes and owners stay the copy's.
-    pack = (f"{dump}\n(cd / && /usr/bin/find {places} -mindepth 1 -maxdepth 1 ! -path "
-            f"{bundle} -print0 2>/dev/null | /bin/tar -cf {bundle} --null -T - "
-            f"--ignore-failed-read 2>&1; [ $? -le 1 ]); "  # tar's 1: a file changed as read
-            f"__bashenv_rc=$?; /bin/rm -f -- {shlex.quote(state)}; (exit $__bashenv_rc)")
+    # Absolute names, which tar stores without the leading / (a note it prints).
+    pack = (f"{dump}\n/usr/bin/find {places} -mindepth 1 -maxdepth 1 ! -path {bundle} "
+            f"-print0 2>/dev/null | /bin/tar -C / -cf {bundle} --null -T - "
+            f"--ignore-failed-read 2>&1; [ $? -le 1 ]")  # tar's 1: a file changed while read
     try:
         packed = source_shell.run(pack, timeout=COPY_TIMEOUT)
         if packed.timed_out or packed.exit_code != 0:
@@ -112,7 +115,7 @@ def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
                                f"(is its disk full?): {packed.output[-300:]!r}")
         archive = b"".join(source.read_archive(f"{source.spec.workdir}/{name}"))
     finally:
-        source_shell.run(f"/bin/rm -f -- {bundle}", timeout=STATE_TIMEOUT)
+        source_shell.run(f"/bin/rm -f -- {bundle} {shlex.quote(state)}", timeout=STATE_TIMEOUT)
     return Snapshot(archive, name, state)
 
 
@@ -124,12 +127,11 @@ def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
     target.write_archive(target.spec.workdir, snap.archive)
     inner = shlex.quote(f"{target.spec.workdir}/{snap.name}")
     state = shlex.quote(snap.state)
-    wipe = " ".join(shlex.quote("/" + p) for p in _places(target))
-    unpack = (f"(for d in {wipe}; do [ -d \"$d\" ] && /usr/bin/find \"$d\" -mindepth 1 "
-              f"-maxdepth 1 ! -path {inner} -exec /bin/rm -rf -- {{}} + 2>/dev/null; done; "
-              f"cd / && /bin/tar -xpf {inner} 2>&1); __bashenv_rc=$?; /bin/rm -f -- {inner}; "
-              f"[ $__bashenv_rc = 0 ] && {{ . {state} 2>/dev/null; }}; "
-              f"/bin/rm -f -- {state}; (exit $__bashenv_rc)")
+    wipe = " ".join(shlex.quote(p) for p in _places(target))
+    unpack = (f"/usr/bin/find {wipe} -mindepth 1 -maxdepth 1 ! -path {inner} "
+              f"-exec /bin/rm -rf -- {{}} + 2>/dev/null; /bin/tar -C / -xpf {inner} 2>&1; "
+              f"__bashenv_rc=$?; [ $__bashenv_rc = 0 ] && {{ . {state} >/dev/null 2>&1; }}; "
+              f"/bin/rm -f -- {inner} {state}; (exit $__bashenv_rc)")
     restored = target_shell.run(unpack, timeout=COPY_TIMEOUT)
     if restored.timed_out or restored.exit_code != 0:
         raise SandboxError(f"cannot fork into {target.id[:12]}: restoring the copy failed: "
@@ -137,4 +139,4 @@ def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
 
 
 def _places(box: Sandbox) -> list[str]:
-    return [box.spec.workdir.lstrip("/"), *(p.lstrip("/") for p in WRITABLE)]
+    return [box.spec.workdir, *WRITABLE]
