@@ -34,6 +34,7 @@ class TrajectoryWriter:
         self._jsonl: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         self._cast: IO[str] = open(self.cast_path, "w", encoding="utf-8")  # noqa: SIM115
         self._t0 = time.monotonic()
+        self._last = 0.0
 
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
@@ -43,7 +44,8 @@ class TrajectoryWriter:
         handle.flush()
 
     def _event(self, at: float, text: str) -> None:
-        self._line(self._cast, [round(at, 6), "o", _terminal(text)])
+        self._last = max(self._last, at)  # players need times that never go back
+        self._line(self._cast, [round(self._last, 6), "o", _terminal(text)])
 
     def header(self, fields: dict[str, Any]) -> None:
         self._line(self._jsonl, {"type": "header", "format": FORMAT, **fields})

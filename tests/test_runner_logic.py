@@ -1,0 +1,102 @@
+"""Runner and agent logic that needs no engine: run directories, resume plans, predictions,
+trajectory files, the llm agent's settings and text handling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bashenv.agents import config_hash, make_agent
+from bashenv.agents.llm import FENCED, LLMAgent, head_tail
+from bashenv.errors import BashenvError
+from bashenv.runner import ResultsFile, read_trajectory, run_paths, write_predictions
+from bashenv.runner.trajectory import TrajectoryWriter
+
+USES_ENGINE = False
+
+
+def test_run_paths(tmp_path):
+    assert run_paths(tmp_path / "run") == (tmp_path / "run" / "results.jsonl", tmp_path / "run")
+    assert run_paths(tmp_path / "run" / "results.jsonl") == (tmp_path / "run" / "results.jsonl",
+                                                             tmp_path / "run")
+    assert run_paths(tmp_path / "gold.jsonl") == (tmp_path / "gold.jsonl", tmp_path / "gold")
+
+
+def _record(task: str, outcome: str = "unresolved", th: str | None = "t1",
+            ch: str | None = "c1", **more) -> dict:
+    return {"task_id": task, "agent": "a", "outcome": outcome, "task_hash": th,
+            "agent_config_hash": ch, **more}
+
+
+def test_plan_reuses_only_matching_content_and_says_why_others_run(tmp_path):
+    store = ResultsFile(tmp_path / "r.jsonl")
+    for record in [_record("same"), _record("infra", "infra_error"), _record("edited", th="old"),
+                   _record("reconfigured", ch="c0"), _record("legacy", th=None, ch=None),
+                   _record("back", n=1), _record("back", ch="c2"), _record("other-agent") | {"agent": "b"}]:
+        store.append(record)
+    hashes = {t: "t1" for t in ("same", "infra", "edited", "reconfigured", "legacy", "new",
+                                "back", "other-agent")}
+    plan = store.plan("a", "c1", hashes)
+    assert set(plan.reused) == {"same", "back"} and plan.reused["back"]["n"] == 1
+    assert plan.reasons == {"infra": "infrastructure error last time", "edited": "task changed",
+                            "reconfigured": "agent configuration changed",
+                            "legacy": "earlier result has no content keys (older format)",
+                            "new": "no earlier result", "other-agent": "no earlier result"}
+    assert plan.todo == list(plan.reasons)
+    assert plan.why()["no earlier result"] == 2
+
+
+def test_predictions_leave_out_infrastructure_errors(tmp_path):
+    records = [_record("x", model_patch="diff", model="m"), _record("y", "infra_error"),
+               _record("z", "agent_error")]
+    assert write_predictions(records, tmp_path / "p.jsonl") == 2
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert lines == [{"instance_id": "x", "model_name_or_path": "m", "model_patch": "diff"},
+                     {"instance_id": "z", "model_name_or_path": "a", "model_patch": ""}]
+
+
+def test_trajectory_and_cast_round_trip(tmp_path):
+    writer = TrajectoryWriter(tmp_path, "ep")
+    writer.header({"task_id": "t", "agent": "a", "intro": "Repository: /repo"})
+    obs = {"output": "line 1\nline 2\n", "exit_code": 3, "timed_out": 1, "output_truncated": 0}
+    writer.step(1, "make test", obs, 0.5, 0.1, 0.25, {"usage": {"total": 7}})
+    writer.end({"outcome": "unresolved", "steps": 1, "model_patch": ""})
+    writer.close()
+    with open(writer.path, "a") as handle:
+        handle.write('{"type": "step", "step": 2, "act')  # a torn line from a crash
+    header, steps, end = read_trajectory(writer.path)
+    assert header["format"] == "bashenv-trajectory/1" and header["task_id"] == "t"
+    [step] = steps
+    assert step["exit_code"] == 3 and step["timed_out"] is True and step["policy"]["usage"]["total"] == 7
+    assert end is not None and end["outcome"] == "unresolved"
+    cast = writer.cast_path.read_text().splitlines()
+    assert json.loads(cast[0])["version"] == 2
+    events = [json.loads(line) for line in cast[1:]]
+    assert [e[0] for e in events] == sorted(e[0] for e in events)
+    assert events[2][1:] == ["o", "line 1\r\nline 2\r\n"] and events[2][0] == pytest.approx(0.75)
+    assert "make test" in events[1][2]
+
+
+def test_llm_settings_are_checked_and_only_result_settings_are_the_resume_key():
+    with pytest.raises(BashenvError, match="unknown setting 'context.max_tokenz'"):
+        LLMAgent(model="m", context={"max_tokenz": 1})
+    with pytest.raises(BashenvError, match="prompt template error"):
+        LLMAgent(model="m", prompts={"system": "{% if %}"})
+    with pytest.raises(BashenvError, match="needs a model"):
+        make_agent("llm")
+    one = LLMAgent(model="m", base_url="http://127.0.0.1:1/v1", retries=1)
+    two = LLMAgent(model="m", base_url="http://127.0.0.1:2/v1", retries=9)
+    assert config_hash("llm", one.config()) == config_hash("llm", two.config())
+    hotter = LLMAgent(model="m", temperature=0.7)
+    assert config_hash("llm", hotter.config()) != config_hash("llm", one.config())
+
+
+def test_long_output_keeps_head_and_tail_and_blocks_are_found():
+    text = "".join(f"{i}\n" for i in range(10000))
+    cut = head_tail(text, 1000)
+    assert cut.startswith("0\n1\n") and cut.endswith("9998\n9999\n") and "characters cut" in cut
+    assert len(cut) < 1100 and head_tail("short", 1000) == "short"
+    assert FENCED.findall("x\n```bash\nls -la\n```\ny") == ["ls -la\n"]
+    assert FENCED.findall("```\npwd\n```\n```sh\nid\n```") == ["pwd\n", "id\n"]
+    assert FENCED.findall("run `ls` please") == []
