@@ -179,3 +179,17 @@ def test_pytest_node_ids_are_traced_with_their_outcome(tmp_path):
         records = [json.loads(x) for x in done.stdout.splitlines() if x.startswith('{"')]
         assert records[-1]["outcome"] == outcome
         assert all(not k.startswith("@") for e in records[:-1] for k in e["locals"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--task", "nope", "--test", "x"], "--task nope: no such task"),
+    (["--task", "textkit-truncate-width"], "give exactly one of"),
+    (["--task", "textkit-truncate-width", "--test", "x", "--format", "xml"], "--format must be"),
+    (["--test", "x"], "choose one with --task ID"),
+])
+def test_bad_trace_commands_are_named_before_any_box_starts(args, message):
+    tasks = Path(__file__).resolve().parents[1] / "tasks"
+    done = subprocess.run([sys.executable, "-m", "bashenv.cli", "trace", str(tasks), *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "300"})
+    assert done.returncode == 2 and message in done.stdout + done.stderr
