@@ -59,7 +59,9 @@ def test_predictions_leave_out_infrastructure_errors(tmp_path):
 def test_trajectory_and_cast_round_trip(tmp_path):
     writer = TrajectoryWriter(tmp_path, "ep")
     writer.header({"task_id": "t", "agent": "a", "intro": "Repository: /repo"})
-    obs = {"output": "line 1\nline 2\n", "exit_code": 3, "timed_out": 1, "output_truncated": 0}
+    osc52 = "\x1b]52;c;ZXZpbA==\x07"  # an agent's attempt to write the viewer's clipboard
+    obs = {"output": f"line 1\n{osc52}line 2\n", "exit_code": 3, "timed_out": 1,
+           "output_truncated": 0}
     writer.step(1, "make test", obs, 0.5, 0.1, 0.25, {"usage": {"total": 7}})
     writer.end({"outcome": "unresolved", "steps": 1, "model_patch": ""})
     writer.close()
@@ -68,6 +70,7 @@ def test_trajectory_and_cast_round_trip(tmp_path):
     header, steps, end = read_trajectory(writer.path)
     assert header["format"] == "bashenv-trajectory/1" and header["task_id"] == "t"
     [step] = steps
+    assert step["output"] == obs["output"]  # the record keeps the bytes; the cast does not
     assert step["exit_code"] == 3 and step["timed_out"] is True and step["policy"]["usage"]["total"] == 7
     assert end is not None and end["outcome"] == "unresolved"
     cast = writer.cast_path.read_text().splitlines()

@@ -7,6 +7,7 @@ Lines are written (and flushed) as the episode goes, so a crash leaves what happ
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +21,16 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Output comes from an untrusted agent and a cast is replayed in people's terminals: keep
+# CSI sequences (colours, cursor moves), drop OSC/DCS/APC/PM strings (clipboard writes,
+# titles, links) and other control characters.
+_UNSAFE = re.compile(r"\x1b[\]P_^X][^\x07\x1b]*(?:\x07|\x1b\\)?"  # string sequences
+                     r"|\x1b(?!\[)"  # any other escape but CSI
+                     r"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+
+
 def _terminal(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+    return _UNSAFE.sub("", text).replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 class TrajectoryWriter:
