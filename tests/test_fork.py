@@ -146,3 +146,14 @@ def test_fork_into_a_warm_box_replaces_its_seeded_tree():
     finally:
         environment.close()
         pool.close()
+
+
+def test_a_backend_without_private_file_systems_cannot_fork():
+    # On the host-process back-end the copy's commands would wipe the host's own /tmp.
+    environment = BashSWEEnv(str(TASKS_DIR), run_id=RUN, backend="tests.local_backend:LocalBackend")
+    try:
+        environment.reset(options={"task_id": "textkit-truncate-width"})
+        with pytest.raises(BashenvError, match="private_fs"):
+            environment.fork()
+    finally:
+        environment.close()

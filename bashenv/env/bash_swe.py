@@ -30,7 +30,7 @@ from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, BashSession, CommandResult, Sandbox, get_backend
-from bashenv.sandbox.fork import restore, snapshot
+from bashenv.sandbox.fork import can_fork, restore, snapshot
 from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.sandbox.spec import SandboxSpec
@@ -192,6 +192,10 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         if self._done:
             raise BashenvError("cannot fork a finished episode (submitted, truncated or its "
                                "sandbox broke): call reset() first")
+        if not can_fork(self.backend):
+            raise BashenvError(f"cannot fork: the {self.backend.name!r} sandbox back-end does not "
+                               "declare that its sandboxes have file systems of their own "
+                               "(private_fs = True)")
         twin = copy.copy(self)
         twin._transcript = list(self._transcript)
         twin._overrides = dict(self._overrides)

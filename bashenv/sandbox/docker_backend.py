@@ -12,6 +12,7 @@ from bashenv.sandbox.spec import SandboxSpec
 
 class DockerBackend:
     name = "docker"
+    private_fs = True  # a box's paths are its own (env.fork() copies and wipes /tmp etc.)
 
     def start(self, spec: SandboxSpec) -> Container:
         return Container(spec)

@@ -24,6 +24,14 @@ from bashenv.sandbox.backend import Sandbox
 from bashenv.sandbox.shell import BashSession
 from bashenv.sandbox.spec import AGENT_USER
 
+
+def can_fork(backend: object) -> bool:
+    """Whether `backend`'s sandboxes have paths of their own (`private_fs = True`), so a
+    copy may wipe and fill /tmp and the rest; on the test suite's host-process back-end
+    the same commands would touch the host's own /tmp."""
+    return bool(getattr(backend, "private_fs", False))
+
+
 # Writable places of a bounded box besides the workdir (container.py's tmpfs mounts).
 WRITABLE = ("/tmp", "/var/tmp", f"/home/{AGENT_USER}", "/dev/shm")
 STATE_TIMEOUT = 20.0
