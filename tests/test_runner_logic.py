@@ -103,3 +103,31 @@ def test_long_output_keeps_head_and_tail_and_blocks_are_found():
     assert FENCED.findall("x\n```bash\nls -la\n```\ny") == ["ls -la\n"]
     assert FENCED.findall("```\npwd\n```\n```sh\nid\n```") == ["pwd\n", "id\n"]
     assert FENCED.findall("run `ls` please") == []
+
+
+def test_history_is_trimmed_by_whole_turns_before_it_overflows():
+    """Proactive trimming: with a small context the oldest turns go (system and instance
+    stay, a note says how many went), and every tool answer still follows its call."""
+    from bashenv.task import load_tasks
+
+    from .conftest import TASKS_DIR
+    from .llm_server import ScriptedEndpoint, bash
+
+    task = load_tasks(TASKS_DIR / "intervals-merge-unsorted")[0]
+    with ScriptedEndpoint([bash(f"cat file{i}") for i in range(8)]) as server:
+        agent = LLMAgent(model="m", base_url=server.url, max_output_tokens=500,
+                         context={"max_tokens": 3000, "observation_chars": 4000})
+        obs = {"output": "intro", "exit_code": -1, "timed_out": 0}
+        agent.reset(task, obs)
+        for i in range(8):
+            assert agent.act({**obs, "output": f"{i}" * 3900, "exit_code": 0}) == f"cat file{i}"
+    sizes = [sum(len(m.get("content") or "") for m in r["messages"]) for r in server.requests]
+    assert max(sizes) < 2500 * 4  # the budget (3000 - 500 tokens) in ~4-character tokens
+    last = server.requests[-1]["messages"]
+    assert [m["role"] for m in last[:2]] == ["system", "user"] and "<issue>" in last[1]["content"]
+    assert "earlier messages were removed" in last[2]["content"]
+    for i, message in enumerate(last):
+        if message["role"] == "tool":
+            calls = [c["id"] for c in last[i - 1].get("tool_calls", [])]
+            assert message["tool_call_id"] in calls
+    assert agent._trimmed > 0 and agent._chars == sum(agent._chars_of(m) for m in agent.messages)
