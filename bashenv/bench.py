@@ -278,7 +278,10 @@ def bench_agent_loop(task: Task, n: int) -> dict[str, float]:
     lines. The "model" here answers instantly in-process (its time is not ours to count)."""
     import tempfile
 
-    from openai.types.chat import ChatCompletion
+    try:
+        from openai.types.chat import ChatCompletion
+    except ImportError:  # the llm extra is not installed: no figure
+        return {}
 
     from bashenv.agents.llm import LLMAgent
     from bashenv.runner.trajectory import TrajectoryWriter
