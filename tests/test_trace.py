@@ -76,6 +76,29 @@ def test_an_endless_loop_in_a_box_is_stopped_and_says_so():
     assert "bound hit: stopped after 300 events" in trace.text()
 
 
+FORGER = """import os
+def forge():
+    try:
+        open("/bashenv_trace/out/trace.jsonl", "a").write("forged")
+        path = "wrote"
+    except OSError as exc:
+        path = type(exc).__name__
+    try:
+        os.write(3, b"forged")
+        fd = "wrote"
+    except OSError as exc:
+        fd = type(exc).__name__
+forge()
+"""
+
+
+def test_traced_code_cannot_reach_the_trace_by_its_path_or_the_descriptor_it_was_given():
+    trace = trace_file(FORGER, "forge.py", run_id=rid("trace"))
+    seen = {k: v for e in trace.events for k, v in e["locals"].items()}
+    assert seen["path"] == "'PermissionError'" and seen["fd"] == "'OSError'"
+    assert trace.outcome == "passed" and trace.end["events"] == len(trace.events)
+
+
 def test_both_back_ends_in_boxes_give_the_hand_checked_trace():
     trixie = build_base(load_recipe("python-trixie"))[0]  # cached when it exists
     for image, backend in ((None, "settrace"), (trixie, "monitoring")):

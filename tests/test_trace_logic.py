@@ -193,3 +193,15 @@ def test_bad_trace_commands_are_named_before_any_box_starts(args, message):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "COLUMNS": "300"})
     assert done.returncode == 2 and message in done.stdout + done.stderr
+
+
+def test_modules_run_with_dash_m_and_get_their_arguments(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "tool.py").write_text("import sys\n\nargs = sys.argv[1:]\n")
+    done = subprocess.run([sys.executable, str(TRACER), "-m", "pkg.tool", "a", "b"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    *events, end = [json.loads(x) for x in done.stdout.splitlines()]
+    assert end["outcome"] == "passed"
+    assert {"args": "['a', 'b']"} in [e["locals"] for e in events]
+    assert {e["file"] for e in events} == {"pkg/__init__.py", "pkg/tool.py"}

@@ -432,10 +432,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("script", nargs="?")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
-    if sum(bool(x) for x in (args.module, args.test, args.script)) != 1:
+    if (args.module and args.test) or not (args.module or args.test or args.script):
         p.error("give exactly one of: a script, -m MODULE, --test NODEID")
-    if (args.module or args.test) and args.script:
+    if (args.module or args.test) and args.script:  # the first of the target's arguments
         args.rest.insert(0, args.script)
+        args.script = None
     return args
 
 
