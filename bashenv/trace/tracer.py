@@ -1,4 +1,4 @@
-"""A line-level tracer that runs inside the sandbox, under the box's own Python (3.9+).
+"""A line-level tracer that runs inside the sandbox, under the box's own Python (3.7+).
 
 Standard library only: bashenv copies this file into the box at run time. It runs a
 script, `-m module` or one pytest node id and writes one JSON event per executed line,
