@@ -53,8 +53,8 @@ class Episode:
 
 def episodes_from_events(events: list[dict[str, Any]], functions: dict[str, str],
                          origin: dict[str, Any] | None = None) -> list[Episode]:
-    """One episode per call of a function (not a module body) that ran at least one line
-    whose resulting state the trace shows."""
+    """One episode per call of a function (not a module body) in which at least one line
+    changed a variable."""
     by_frame: dict[int, list[dict[str, Any]]] = {}
     for event in events:
         by_frame.setdefault(event["frame"], []).append(event)
@@ -77,7 +77,7 @@ def episodes_from_events(events: list[dict[str, Any]], functions: dict[str, str]
             episode.changes.append(dict(following["locals"]))
         if frame_events[-1]["event"] == "return":
             episode.returned = frame_events[-1].get("value")
-        if episode.lines:
+        if any(episode.changes):  # a call whose lines change nothing has nothing to predict
             found.append(episode)
     return found
 
