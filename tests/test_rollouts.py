@@ -10,7 +10,7 @@ import pytest
 
 from bashenv.env import BashSWEEnv
 from bashenv.errors import BashenvError
-from bashenv.rl import Act, RolloutCollector, Trajectory
+from bashenv.rl import Act, RolloutCollector, Trajectory, collect
 from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.engine import LABEL, client
 
@@ -131,3 +131,20 @@ def test_bad_arguments_are_named(textkit):
         RolloutCollector(lambda: BashSWEEnv(textkit), Scripted(0, []), concurrency=0)
     with pytest.raises(BashenvError, match="int `version`"):
         RolloutCollector(lambda: BashSWEEnv(textkit), lambda o, t: "ls")  # type: ignore[arg-type]
+
+
+def test_collect_with_a_bounded_queue_and_truncated_episodes(tasks):
+    run_id = rid("rollouts-collect")
+    policy = Scripted(0, ["echo hi"])
+    ids = sorted(tasks)
+    got = asyncio.run(collect(
+        lambda: BashSWEEnv(list(tasks.values()), max_steps=1, grade_on_truncation=False,
+                           run_id=run_id),
+        policy, episodes=3, concurrency=2, queue_size=1,
+        reset_options=lambda n: {"task_id": ids[n]}))
+    assert sorted((t.episode, t.task_id) for t in got) == list(enumerate(ids))
+    for t in got:
+        assert t.truncated and not t.terminated and t.verdict is None and t.reward == 0.0
+        assert [s.output.strip() for s in t.steps] == ["hi"]
+    flush_removals()
+    assert not _containers(run_id)
