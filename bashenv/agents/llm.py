@@ -10,6 +10,7 @@ submit. Endpoint failures after retries raise EndpointError: infrastructure, not
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -41,10 +42,16 @@ RESULT_KEYS = ("model", "tools", "temperature", "max_output_tokens", "budgets",
                "price", "context", "max_format_errors", "extra_body", "prompts")
 
 
-def defaults() -> dict[str, Any]:
+@functools.cache
+def _defaults() -> dict[str, Any]:
     text = resources.files("bashenv.agents").joinpath("llm.yaml").read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     return data
+
+
+def defaults() -> dict[str, Any]:
+    """The settings of llm.yaml (a copy: one agent per episode, parsed once)."""
+    return copy.deepcopy(_defaults())
 
 
 def merged(base: dict[str, Any], override: dict[str, Any], where: str = "") -> dict[str, Any]:
