@@ -322,3 +322,32 @@ def test_a_results_file_reports_into_its_run_directory(tmp_path: Path):
              if not h.attrs["href"].startswith("#")]
     assert [h.attrs["href"] for h in hrefs] == ["../t/e.jsonl", "../t/e.cast", "../t/e.cast"]
     assert all((page.parent / h.attrs["href"]).is_file() for h in hrefs)
+
+
+def test_a_large_run_keeps_the_page_light(tmp_path: Path, monkeypatch):
+    """Past the page's budgets, step outputs are left out (commands stay) and recordings are
+    linked, not embedded; only the first players start with the page."""
+    from bashenv.report import html
+
+    run = tmp_path / "run"
+    records = []
+    for i in range(3):
+        (run / f"t{i}").mkdir(parents=True)
+        steps = [{"type": "step", "step": n, "action": f"cmd-{i}-{n}", "output": "o" * 100}
+                 for n in range(1, 4)]
+        (run / f"t{i}" / "e.jsonl").write_text("".join(json.dumps(x) + "\n" for x in
+                                                       [{"type": "header", "task_id": f"t{i}"}, *steps]))
+        _write_cast(run / f"t{i}" / "e.cast", [[0.1, "o", "x" * 100]])
+        records.append({"task_id": f"t{i}", "agent": "a", "outcome": "unresolved",
+                        "trajectory": f"t{i}/e.jsonl", "cast": f"t{i}/e.cast"})
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    monkeypatch.setattr(html, "PAGE_OUTPUT_CHARS", 450)  # four and a half outputs
+    monkeypatch.setattr(html, "PAGE_PLAYER_BYTES", 450)  # two recordings (about 200 bytes each)
+    monkeypatch.setattr(html, "PLAYERS_OPEN", 1)
+    dom = parse(write_report(run).read_text())
+    outputs = [p.text() for p in dom.all("pre", "output")]
+    assert outputs[:5] == ["o" * 100] * 5 and len(outputs) == 9
+    assert all("left out to keep the page light" in o for o in outputs[5:])
+    assert len([p for p in dom.all("pre", "cmd")]) == 9  # every command is still there
+    boxes = dom.all("details", "player-box")
+    assert len(boxes) == 2 and ["open" in b.attrs for b in boxes] == [True, False]

@@ -17,6 +17,7 @@ import json
 import math
 import os
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -28,16 +29,28 @@ from bashenv.report.plots import histogram
 from bashenv.report.rundir import RESULTS_NAME, Episode, Run, load_run, read_trajectory
 from bashenv.report.terminal import Cast, plain_text, read_cast
 
-OUTPUT_CHARS = 8000  # per step output in the transcript: head and tail kept
+# A page must stay loadable for a run of hundreds of episodes; the full data is always
+# in the linked trajectory and cast files.
+OUTPUT_CHARS = 4000  # per step output in the transcript: head and tail kept
 TEXT_CHARS = 60000  # per diff, log, issue or model message
-PLAYER_CAST_BYTES = 2_000_000  # larger casts get only the transcript (the page stays light)
+PAGE_OUTPUT_CHARS = 8_000_000  # step outputs per page; later steps show their command only
+PLAYER_CAST_BYTES = 2_000_000  # larger casts get only the transcript
+PAGE_PLAYER_BYTES = 10_000_000  # recordings embedded per page; later episodes link theirs
+PLAYERS_OPEN = 10  # players started with the page; the others start when opened
 INFRA_ERROR = "infra_error"
 
 # Starts one player per recording; the recording is a base64 asciicast v1 in a data
 # attribute (the 2.6 player reads v1 reliably from a data: URL, which CSP allows to fetch).
-PLAYER_INIT = """document.querySelectorAll('.cast-player').forEach(function (el) {
+PLAYER_INIT = """function startPlayer(el) {
+  if (el.dataset.started) return;
+  el.dataset.started = '1';
   asciinema.player.js.CreatePlayer(el, 'data:application/json;base64,' + el.dataset.cast,
     {preload: true, autoPlay: false, fontSize: 'small', poster: el.dataset.poster});
+}
+document.querySelectorAll('.cast-player').forEach(function (el) {
+  var box = el.closest('details');
+  if (box.open) startPlayer(el);
+  box.addEventListener('toggle', function () { if (box.open) startPlayer(el); });
 });"""
 
 
@@ -59,8 +72,9 @@ def render(run: Run, page_dir: Path, *, player: bool = True) -> str:
     from markupsafe import Markup
 
     assets = _player_assets() if player else None
-    episodes = [_episode_view(i, e, page_dir, with_player=assets is not None)
-                for i, e in enumerate(run.episodes, start=1)]
+    budget = PageBudget(PAGE_OUTPUT_CHARS, PAGE_PLAYER_BYTES if assets is not None else 0)
+    episodes = [_episode_view(index, episode, page_dir, budget)
+                for index, episode in enumerate(run.episodes, start=1)]
     scripts: dict[str, Any] = {}
     if assets is not None and any(e["player_data"] for e in episodes):
         js, css = assets
@@ -78,6 +92,20 @@ def render(run: Run, page_dir: Path, *, player: bool = True) -> str:
         plots=[Markup(p) for p in _plots(records)], episodes=episodes,
         script_hashes=Markup(hashes), player_js=scripts.get("player_js"),
         player_css=scripts.get("player_css"), player_init=scripts.get("player_init"))
+
+
+@dataclass
+class PageBudget:
+    """What is left of the page's room for step outputs and embedded recordings."""
+
+    output_chars: int
+    player_bytes: int
+
+    def output(self, text: str) -> str:
+        if self.output_chars <= 0:
+            return "[output left out to keep the page light: see the trajectory]" if text else ""
+        self.output_chars -= len(text)
+        return text
 
 
 def _summary(records: list[dict[str, Any]], agent: str) -> dict[str, Any]:
@@ -143,7 +171,7 @@ def _passed(verdict: dict[str, Any], key: str) -> str:
     return f"{sum(s == 'passed' for s in tests.values())}/{len(tests)}"
 
 
-def _episode_view(index: int, episode: Episode, page_dir: Path, with_player: bool) -> dict[str, Any]:
+def _episode_view(index: int, episode: Episode, page_dir: Path, budget: PageBudget) -> dict[str, Any]:
     r = episode.record
     verdict = _dict(r.get("verdict"))
     tokens = _dict(r.get("tokens")).get("total")
@@ -166,7 +194,7 @@ def _episode_view(index: int, episode: Episode, page_dir: Path, with_player: boo
         "trajectory_href": _href(episode.trajectory, page_dir),
         "cast_href": _href(episode.cast, page_dir),
         "issue": None, "transcript": [], "transcript_source": "none", "player_data": None,
-        "player_poster": "", "missing": [name for name in ("trajectory", "cast")
+        "player_poster": "", "player_open": False, "missing": [name for name in ("trajectory", "cast")
                                            if r.get(name) and getattr(episode, name) is None],
     }
     cast: Cast | None = None
@@ -179,24 +207,26 @@ def _episode_view(index: int, episode: Episode, page_dir: Path, with_player: boo
         try:
             trajectory = read_trajectory(episode.trajectory)
             view["issue"] = _cut(trajectory.header.get("issue") or "", TEXT_CHARS) or None
-            view["transcript"] = [_step_view(s) for s in trajectory.steps]
+            view["transcript"] = [_step_view(s, budget) for s in trajectory.steps]
             view["transcript_source"] = "trajectory"
         except BashenvError:
             pass
     if view["transcript_source"] == "none" and cast is not None:
         view["transcript"] = [{"action": "(terminal output of the recording)",
-                               "output": _cut(cast.output(), OUTPUT_CHARS * 4),
+                               "output": budget.output(_cut(cast.output(), OUTPUT_CHARS * 4)),
                                "messages": [], "meta": f"{cast.duration:.1f}s recorded"}]
         view["transcript_source"] = "cast"
-    if with_player and cast is not None and episode.cast is not None \
-            and episode.cast.stat().st_size <= PLAYER_CAST_BYTES:
+    if cast is not None and episode.cast is not None \
+            and episode.cast.stat().st_size <= min(PLAYER_CAST_BYTES, budget.player_bytes):
         view["player_data"] = base64.b64encode(_asciicast_v1(cast).encode()).decode()
+        view["player_open"] = index <= PLAYERS_OPEN
+        budget.player_bytes -= len(view["player_data"])
         minutes, seconds = divmod(math.ceil(cast.duration), 60)  # poster: the last frame
         view["player_poster"] = f"npt:{minutes}:{seconds:02d}"
     return view
 
 
-def _step_view(step: dict[str, Any]) -> dict[str, Any]:
+def _step_view(step: dict[str, Any], budget: PageBudget) -> dict[str, Any]:
     meta = [f"step {step.get('step', '?')}", f"exit {step.get('exit_code', '?')}"]
     if step.get("timed_out"):
         meta.append("timed out")
@@ -208,13 +238,20 @@ def _step_view(step: dict[str, Any]) -> dict[str, Any]:
     policy = _dict(step.get("policy"))
     if policy.get("policy_version") is not None:
         meta.append(f"policy version {policy['policy_version']}")
+    usage = _dict(policy.get("usage"))
+    if _number(usage.get("total")) is not None:
+        meta.append(f"{usage['total']} tokens")
+    for key, label in (("retries", "retries"), ("format_errors", "format errors"),
+                       ("trimmed", "messages trimmed")):
+        if _number(policy.get(key)):
+            meta.append(f"{label} {policy[key]}")
     messages = []
     for message in policy.get("messages") or []:
         if isinstance(message, dict):
             content = message.get("content") or message.get("tool_calls") or ""
             messages.append((str(message.get("role", "message")), _cut(content, TEXT_CHARS)))
     return {"action": _cut(str(step.get("action", "")), TEXT_CHARS),
-            "output": _cut(plain_text(str(step.get("output", ""))), OUTPUT_CHARS),
+            "output": budget.output(_cut(plain_text(str(step.get("output", ""))), OUTPUT_CHARS)),
             "messages": messages, "meta": " · ".join(meta)}
 
 
