@@ -101,7 +101,7 @@ def test_plain_text_replies_format_errors_and_context_overflow(tmp_path):
 
     def after_format_errors(body: dict) -> dict:
         assert "needs exactly one" in body["messages"][-1]["content"]
-        return text("Counting.\n```bash\nseq 1 5000\n```")
+        return text("Counting.\n```bash\necho note > NOTES.txt && seq 1 5000\n```")
 
     def after_trim(body: dict) -> dict:
         assert any("earlier messages were removed" in str(m.get("content"))
@@ -121,7 +121,9 @@ def test_plain_text_replies_format_errors_and_context_overflow(tmp_path):
     observed = server.requests[3]["messages"][-1]["content"]
     assert "characters cut" in observed and len(observed) < 2300 and "\n5000\n" in observed
     _, steps, _ = read_trajectory(outcome.results.parent / record["trajectory"])
-    assert steps[0]["action"] == "seq 1 5000" and steps[0]["policy"]["format_errors"] == 2
+    assert steps[0]["action"] == "echo note > NOTES.txt && seq 1 5000"
+    assert steps[0]["policy"]["format_errors"] == 2
+    assert "new file mode" in record["model_patch"] and "+++ b/NOTES.txt" in record["model_patch"]
     assert steps[1]["action"] == "submit" and steps[1]["policy"]["trimmed"] >= 2
     assert len(server.requests[4]["messages"]) < len(server.requests[3]["messages"])
 

@@ -355,9 +355,14 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         and predictions only: grading reads the tree itself and never trusts the agent's git."""
         if self._box is None:
             return ""
-        git = ("git -c safe.directory='*' -c core.fsmonitor=false -c core.hooksPath=/dev/null")
-        script = (f"{git} add -A >/dev/null 2>&1; {git} diff --cached --binary --no-color "
-                  f"--no-ext-diff --no-textconv {self._image().base_sha} 2>/dev/null")
+        # A throwaway index, new files only marked (add -N): the agent's index stays as it
+        # was and no file contents are copied into .git (the grader counts .git's size).
+        base = self._image().base_sha
+        git = "git -c safe.directory='*' -c core.fsmonitor=false -c core.hooksPath=/dev/null"
+        script = (f"export GIT_INDEX_FILE=$(mktemp) && {git} read-tree {base} && "
+                  f"{git} add -A -N >/dev/null 2>&1 && {git} diff --binary --no-color "
+                  f"--no-ext-diff --no-textconv {base} 2>/dev/null; "
+                  f"rc=$?; rm -f \"$GIT_INDEX_FILE\"; exit $rc")
         try:
             ran = self._box.exec(["bash", "-c", script], user=self.task.sandbox.user,
                                  workdir=self.task.workdir, timeout=30)
