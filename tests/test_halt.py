@@ -43,6 +43,7 @@ def test_generated_labels_agree_with_sandbox_runs(env):
     assert [r["status"] == "halted" for r in results] == [p.halts for p in programs]
     assert all(r["error"] is None for r in results)
     assert {p.halts for p in programs} == {True, False}
+    assert env.run_programs(programs[:20]) == results[:20]  # same steps, same output
 
 
 def test_the_sandbox_is_locked_down(env):
