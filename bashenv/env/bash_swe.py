@@ -359,16 +359,19 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         # was and no file contents are copied into .git (the grader counts .git's size).
         base = self._image().base_sha
         git = "git -c safe.directory='*' -c core.fsmonitor=false -c core.hooksPath=/dev/null"
-        script = (f"export GIT_INDEX_FILE=$(mktemp) && {git} read-tree {base} && "
+        script = (f"export GIT_INDEX_FILE=$(mktemp) && d=$(mktemp) && {git} read-tree {base} && "
                   f"{git} add -A -N >/dev/null 2>&1 && {git} diff --binary --no-color "
-                  f"--no-ext-diff --no-textconv {base} 2>/dev/null; "
-                  f"rc=$?; rm -f \"$GIT_INDEX_FILE\"; exit $rc")
+                  f"--no-ext-diff --no-textconv {base} >$d 2>/dev/null && wc -c <$d && cat $d; "
+                  f"rc=$?; rm -f \"$GIT_INDEX_FILE\" $d; exit $rc")
         try:
             ran = self._box.exec(["bash", "-c", script], user=self.task.sandbox.user,
                                  workdir=self.task.workdir, timeout=30)
         except SandboxError:
             return ""
-        return ran.text[:MAX_TEXT_CHARS] if ran.exit_code == 0 else ""
+        size, _, diff = ran.output.partition(b"\n")
+        if ran.exit_code != 0 or not size.strip().isdigit() or int(size) != len(diff):
+            return ""  # no diff, or one too long to come back whole: none rather than a cut one
+        return diff.decode("utf-8", errors="replace")[:MAX_TEXT_CHARS]
 
     def _grade(self) -> Verdict:
         try:
