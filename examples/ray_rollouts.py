@@ -54,7 +54,8 @@ def rollout(task: Any, shipped: tuple[str, bytes], run_id: str) -> dict[str, Any
     try:
         obs, _ = env.reset()
         policy.reset(task, obs)
-        done, reward, info = False, 0.0, {}
+        done, reward = False, 0.0
+        info: dict[str, Any] = {}
         while not done:
             action = policy.act(obs)
             obs, reward, terminated, truncated, info = env.step(action)
@@ -76,7 +77,10 @@ def main() -> None:
     parser.add_argument("--run-id", default="ray-rollouts")
     args = parser.parse_args()
 
-    from bashenv.cluster.nodes import SLOT_RESOURCE, connect
+    from ray.exceptions import RayError, RayTaskError
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from bashenv.cluster.nodes import SLOT_RESOURCE, connect, survey
     from bashenv.cluster.ship import pack_repo
     from bashenv.env.bash_swe import default_tasks_dir
     from bashenv.task import load_tasks
@@ -84,26 +88,46 @@ def main() -> None:
     ray = connect(args.address)
     tasks = load_tasks(Path(args.tasks) if args.tasks else default_tasks_dir())
     shipped = {t.id: ray.put(pack_repo(t)) for t in tasks}  # repositories travel once
-    remote = ray.remote(num_cpus=0, resources={SLOT_RESOURCE: 1}, max_retries=3)(rollout)
+    # Only nodes whose Docker engine answers; each gets episodes in proportion to its slots.
+    slots = {n.id: n.slots for n in survey(ray) if n.ok}
+    load = dict.fromkeys(slots, 0)
+    remote = ray.remote(num_cpus=0, resources={SLOT_RESOURCE: 1}, max_retries=0)(rollout)
     schedule = itertools.islice(itertools.cycle(tasks), args.episodes)
+    placed: dict[Any, tuple[Any, str]] = {}
 
-    def launch() -> Any | None:
-        task = next(schedule, None)
-        return None if task is None else remote.remote(task, shipped[task.id], args.run_id)
+    def launch(task: Any | None = None) -> None:
+        task = task or next(schedule, None)
+        if task is None:
+            return
+        node = min(load, key=lambda n: load[n] / slots[n])
+        load[node] += 1
+        ref = remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+                             ).remote(task, shipped[task.id], args.run_id)
+        placed[ref] = (task, node)
 
-    in_flight = [ref for ref in (launch() for _ in range(args.in_flight)) if ref is not None]
+    for _ in range(args.in_flight):
+        launch()
     started, done = time.monotonic(), 0
-    while in_flight:
-        [ready], in_flight = ray.wait(in_flight, num_returns=1)
-        trajectory = ray.get(ready)  # the learner's step goes here: it need not wait for a batch
+    while placed:
+        [ready], _ = ray.wait(list(placed), num_returns=1)
+        task, node = placed.pop(ready)
+        load[node] -= 1
+        try:
+            trajectory = ray.get(ready)  # the learner's step goes here: no waiting for a batch
+        except RayTaskError:  # the episode's own code failed: a bug, not a lost node
+            raise
+        except RayError as exc:  # its node or worker died: run it again elsewhere
+            print(f"lost {task.id} on node {node[:8]} ({type(exc).__name__}); again", flush=True)
+            if not any(n.id == node and n.ok for n in survey(ray)):
+                slots.pop(node, None)
+                load.pop(node, None)
+            launch(task)
+            continue
         done += 1
         print(f"{done:4d} {trajectory['task_id']:28s} reward={trajectory['reward']:.1f} "
               f"steps={len(trajectory['steps'])} node={trajectory['node']['node_id'][:8]} "
               f"({time.monotonic() - started:.1f}s)", flush=True)
-        nxt = launch()
-        if nxt is not None:
-            in_flight.append(nxt)
-
+        launch()
 
 if __name__ == "__main__":
     main()

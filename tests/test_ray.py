@@ -29,10 +29,10 @@ PORT = 6399
 if __name__ != "__main__":
     from tests.conftest import rid
 
-    pytestmark = pytest.mark.skipif(
+    pytestmark = [pytest.mark.slow, pytest.mark.skipif(
         shutil.which("unshare") is None or os.geteuid() != 0 or
         subprocess.run([sys.executable, "-c", "import ray"], capture_output=True).returncode != 0,
-        reason="needs root, unshare and Ray (pip install -e .[ray])")
+        reason="needs root, unshare and Ray (pip install -e .[ray])")]
 
 
 # -- the driver: runs inside the namespace ---------------------------------------------------
@@ -139,6 +139,14 @@ def drive(out: Path, run_prefix: str) -> None:
 
         # 4. The driver dies (SIGKILL) with a sandbox open on a node: nothing stays.
         report["driver_death"] = _driver_death(f"{run_prefix}-orphan", cluster.address)
+
+        # 5. The rollout example: N in flight, trajectories streamed as they finish.
+        example = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "ray_rollouts.py"), str(ROOT / "tasks"),
+             "--address", cluster.address, "--in-flight", "2", "--episodes", "4",
+             "--run-id", f"{run_prefix}-rollouts"], capture_output=True, text=True, timeout=600)
+        report["rollouts"] = {"rc": example.returncode, "stdout": example.stdout,
+                              "stderr": example.stderr[-3000:]}
     finally:
         cluster.stop()
         report["left_processes"] = [p for p, (_, cmd) in __import__(
@@ -272,6 +280,13 @@ def test_a_killed_driver_leaves_no_sandbox_on_the_nodes(report):
     death = report["driver_death"]
     assert death["ready"] == "ready" and death["before"] >= 1, death
     assert death["left"] == [], death
+
+
+def test_rollout_example_streams_trajectories_with_n_in_flight(report):
+    rollouts = report["rollouts"]
+    assert rollouts["rc"] == 0, rollouts["stderr"]
+    lines = [line for line in rollouts["stdout"].splitlines() if "reward=" in line]
+    assert len(lines) == 4 and all("reward=1.0" in line for line in lines), rollouts["stdout"]
 
 
 def test_everything_started_is_stopped(report):
