@@ -23,6 +23,7 @@ from bashenv.report import load_run, plain_text, read_cast, terminal_safe, write
 from bashenv.report.replay import replay
 
 from .conftest import TASKS_DIR, rid
+from .llm_server import ScriptedEndpoint, bash, submit
 
 BASHENV = [sys.executable, "-m", "bashenv.cli"]
 # What an agent might print to attack the page: each would mark <body> if it ever ran.
@@ -121,8 +122,9 @@ def bashenv(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """Gold on the three bundled tasks, and a replay agent on one that prints HTML and an
-    OSC title escape, then submits unchanged code; both into one run directory."""
+    """Gold on the three bundled tasks, a replay agent on one that prints HTML and an OSC
+    title escape, then submits unchanged code, and the llm agent (a scripted local endpoint)
+    whose reply carries HTML too; all into one run directory."""
     work = tmp_path_factory.mktemp("report")
     run = work / "run"
     replay_file = work / "evil.yaml"
@@ -131,6 +133,12 @@ def run_dir(tmp_path_factory) -> Path:
             "--run-id", rid("report-gold"))
     bashenv("run", str(TASKS_DIR / "textkit-truncate-width"), "--agent", "replay",
             "--replay", str(replay_file), "-o", str(run), "--run-id", rid("report-replay"))
+    config = work / "llm.yaml"
+    config.write_text(json.dumps({"price": {"input": 1.0, "output": 2.0}}))
+    with ScriptedEndpoint([bash("ls", f"Look first. {INJECTED}"), submit()]) as endpoint:
+        bashenv("run", str(TASKS_DIR / "intervals-merge-unsorted"), "--agent", "llm", "--model",
+                "scripted-model", "--base-url", endpoint.url, "--agent-config", str(config),
+                "-o", str(run), "--run-id", rid("report-llm"))
     return run
 
 
@@ -150,9 +158,12 @@ def test_the_browser_shows_the_verdicts_table_and_resolve_rate(dom: Node):
     cells = sorted((r.all("td")[0].text(), r.all("td")[1].text(), r.all("td")[2].text()) for r in rows)
     assert cells == [("durations-spaces-case", "gold", "resolved"),
                      ("intervals-merge-unsorted", "gold", "resolved"),
+                     ("intervals-merge-unsorted", "llm", "unresolved"),
                      ("textkit-truncate-width", "gold", "resolved"),
                      ("textkit-truncate-width", "replay", "unresolved")]
-    assert dom.by_id("resolve-rate").text().strip() == "Resolved 3 of 4 (75.0%)"
+    assert dom.by_id("resolve-rate").text().strip() == "Resolved 3 of 5 (60.0%)"
+    [llm] = [r for r in rows if r.all("td")[1].text() == "llm"]
+    assert [c.text() for c in llm.all("td")[5:7]] == ["300", "0.0004"]  # 2 calls, 120+30 each
     plots = dom.by_id("plots").all("svg")
     assert len(plots) == 4 and all(p.all("title") for p in plots)
 
@@ -170,8 +181,13 @@ def test_the_browser_shows_per_test_status_and_transcripts(dom: Node, run_dir: P
     outputs = [p.text() for p in evil.all("pre", "output")]
     assert INJECTED + "\n" in outputs  # shown as text, exactly as printed
     assert "done\n" in outputs and not any("\x1b" in o or "owned" in o for o in outputs)
+    llm = episodes[("intervals-merge-unsorted", "llm")]
+    said = [(d.all("summary")[0].text(), d.all("pre")[0].text()) for d in llm.all("details")
+            if d.all("summary")[0].text() == "assistant"]
+    assert said and said[0][1].startswith(f"Look first. {INJECTED}")
+    assert "150 tokens" in llm.all("div", "step-meta")[0].text()
     # The recording, played by the inlined asciinema-player (its script ran under the CSP).
-    for section in (gold, evil):
+    for section in (gold, evil, llm):
         [player] = section.all("div", "cast-player")
         assert player.all(cls="asciinema-player-wrapper"), "the player did not render"
 
@@ -188,7 +204,7 @@ def test_agent_output_never_becomes_markup(dom: Node, page: Path):
 def test_the_page_is_self_contained_and_links_each_trajectory_and_cast(dom: Node, page: Path):
     links = [a.attrs["href"] for a in dom.by_id("verdicts").all("a")]
     files = [h for h in links if not h.startswith("#")]
-    assert len(files) == 8  # a trajectory and a cast per episode
+    assert len(files) == 10  # a trajectory and a cast per episode
     for href in files:
         assert (page.parent / href).is_file(), href
     assert {Path(h).suffix for h in files} == {".jsonl", ".cast"}
