@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import docker.errors
 import pytest
 
@@ -72,8 +74,8 @@ def test_fork_copies_files_and_shell_and_both_go_their_own_way(env):
             "/", "twin unset", "twin",
             "ls: cannot access '/repo/later.txt': No such file or directory"]
 
-        # A fork of a fork copies the twin's state, not the original's.
-        grandchild = twin.fork()
+        # A fork of a fork copies the twin's state, not the original's (here from asyncio).
+        grandchild = asyncio.run(twin.afork())
         try:
             assert _out(grandchild, "pwd; echo $KEEP; cat /repo/added.txt").splitlines() == [
                 "/", "twin", "twin"]

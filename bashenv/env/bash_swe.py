@@ -297,6 +297,10 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                                                      self.pool, self.runtime, self.backend)
         return self._rewarders[self.task.id]
 
+    async def afork(self) -> BashSWEEnv:
+        """`fork` for asyncio (the copy runs in a worker thread)."""
+        return await _in_thread(self.fork)
+
     def _start_twin_box(self) -> tuple[Sandbox, BashSession]:
         """A box with a shell for a fork: warm (seeded, wiped by the copy) or started now
         without the seed (the copy fills it)."""
