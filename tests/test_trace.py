@@ -99,6 +99,14 @@ def test_traced_code_cannot_reach_the_trace_by_its_path_or_the_descriptor_it_was
     assert trace.outcome == "passed" and trace.end["events"] == len(trace.events)
 
 
+def test_a_file_named_with_shell_characters_is_traced_under_its_name():
+    name = "it's $(touch pwned) a;b.py"  # the box's root shell copies it into place
+    trace = trace_file("x = 1\n", name, run_id=rid("trace"))
+    assert trace.outcome == "passed"
+    assert [(e["file"], e["locals"]) for e in trace.events if e["event"] == "line"] == [
+        (name, {})]
+
+
 def test_both_back_ends_in_boxes_give_the_hand_checked_trace():
     trixie = build_base(load_recipe("python-trixie"))[0]  # cached when it exists
     for image, backend in ((None, "settrace"), (trixie, "monitoring")):

@@ -238,7 +238,8 @@ def trace_file(source: str | bytes, name: str = "main.py", *, image: str | None 
                        runtime=runtime, cap_add=TRACER_CAPS, disk_mb=256, scratch=TRACE_DIR,
                        labels={"bashenv.role": "trace"})
     limit = bounds.seconds + 30
-    setup = [f"cp {IN_DIR}/prog/{name} {name}"]
+    quoted = shlex.quote(name)  # run by the box's root shell: "a b.py" is a name too
+    setup = [f"cp {IN_DIR}/prog/{quoted} {quoted}"]
     script = _script("/work", setup, tracer_command(Target("script", name), bounds, fd=3),
                      limit, user=str(AGENT_UID))
     box = get_backend(backend).start(spec)
