@@ -10,7 +10,14 @@ import statistics
 from bashenv.errors import BashenvError
 from bashenv.sandbox import PROCESS_RUN_ID
 from bashenv.task.model import Task
-from bashenv.trace.run import IN_DIR, TaskTracer, _script, _task_setup, box_files, run_in_box
+from bashenv.trace.run import (
+    IN_DIR,
+    TaskTracer,
+    box_files,
+    root_script,
+    run_in_new_box,
+    task_setup,
+)
 
 LOOP = ("def f():\n    total = 0\n    for i in range(20000):\n        total += i * 2\n"
         "    return total\n\nf()\n")
@@ -35,13 +42,11 @@ def tracing_overhead(task: Task, n: int = 5, run_id: str = PROCESS_RUN_ID) -> di
                         f"e=$EPOCHREALTIME; echo \"{name} $s $e\"")
     body.append("echo events $(tail -1 /tmp/l.jsonl)")
     tt = TaskTracer(task, run_id=run_id)
-    script = _script(task.workdir, _task_setup(task, "before"), ["bash", "-c", "\n".join(body)],
-                     600.0)
-    box = tt.backend.start(tt.spec)
-    try:  # the timings are the run's output (the log)
-        out = run_in_box(box, box_files(task, "before"), script, 600.0, "measuring").log
-    finally:
-        box.remove_later()
+    script = root_script(task.workdir, task_setup(task, "before"),
+                         ["bash", "-c", "\n".join(body)], 600.0)
+    # The timings are the run's output (the log).
+    out = run_in_new_box(tt.backend, tt.spec, box_files(task, "before"), script, 600.0,
+                         "measuring").log
     times: dict[str, list[float]] = {name: [] for name in runs}
     events = 0
     for line in out.splitlines():

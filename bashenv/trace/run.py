@@ -138,7 +138,7 @@ def box_files(task: Task, side: str) -> dict[str, bytes]:
     return files
 
 
-def _task_setup(task: Task, side: str) -> list[str]:
+def task_setup(task: Task, side: str) -> list[str]:
     git = "HOME=/nonexistent git -c core.hooksPath=/dev/null apply --whitespace=nowarn"
     setup = []
     if task.tests.patch:
@@ -151,8 +151,8 @@ def _task_setup(task: Task, side: str) -> list[str]:
     return setup
 
 
-def _script(workdir: str, setup: list[str], command: list[str], limit: float,
-            user: str = AGENT_USER) -> str:
+def root_script(workdir: str, setup: list[str], command: list[str], limit: float,
+                user: str = AGENT_USER) -> str:
     """As root: the repository prepared, then the tracer as `user`, its trace going to a
     descriptor root opened onto a file in a root-only directory."""
     switch = (f"--reuid={user} --regid={user} --init-groups" if not user.isdigit()
@@ -189,6 +189,16 @@ def run_in_box(box: Sandbox, files: dict[str, bytes], script: str, limit: float,
                        out.get("log.head", b"").decode("utf-8", errors="replace"))
 
 
+def run_in_new_box(backend: Backend, spec: SandboxSpec, files: dict[str, bytes], script: str,
+                   limit: float, what: str) -> Trace:
+    """`run_in_box` in a box started from `spec` for this run alone."""
+    box = backend.start(spec)
+    try:
+        return run_in_box(box, files, script, limit, what)
+    finally:
+        box.remove_later()
+
+
 class TaskTracer:
     """Traces runs of one task's code, each in a fresh box (thread-safe)."""
 
@@ -206,20 +216,17 @@ class TaskTracer:
             raise BashenvError(f"side must be one of {SIDES}, not {side!r}")
         command = tracer_command(target, bounds, include, exclude, fd=3)
         limit = bounds.seconds + 30  # the tracer stops itself at bounds.seconds (+1)
-        script = _script(self.task.workdir, _task_setup(self.task, side), command, limit)
-        box = self.backend.start(self.spec)
-        try:
-            trace = run_in_box(box, box_files(self.task, side), script, limit,
-                               f"task {self.task.id}")
-        finally:
-            box.remove_later()
+        script = root_script(self.task.workdir, task_setup(self.task, side), command, limit)
+        trace = run_in_new_box(self.backend, self.spec, box_files(self.task, side), script,
+                               limit, f"task {self.task.id}")
         trace.meta = {"task_id": self.task.id, "commit": self.image.base_sha, "side": side,
                       "target": str(target), "kind": target.kind, "image": self.image.tag}
         return trace
 
 
 def default_image() -> str:
-    """The plain Python image files are traced in when no image is named."""
+    """The offline Python base image (built on first use, cached by content hash): where
+    files are traced, and Halt-v0's programs run, when no image is named."""
     from bashenv.images.build import build_base
     from bashenv.images.recipes import load_recipe
 
@@ -240,13 +247,9 @@ def trace_file(source: str | bytes, name: str = "main.py", *, image: str | None 
     limit = bounds.seconds + 30
     quoted = shlex.quote(name)  # run by the box's root shell: "a b.py" is a name too
     setup = [f"cp {IN_DIR}/prog/{quoted} {quoted}"]
-    script = _script("/work", setup, tracer_command(Target("script", name), bounds, fd=3),
-                     limit, user=str(AGENT_UID))
-    box = get_backend(backend).start(spec)
-    try:
-        trace = run_in_box(box, {f"{IN_DIR}/tracer.py": TRACER_SOURCE,
-                                 f"{IN_DIR}/prog/{name}": data}, script, limit, f"file {name}")
-    finally:
-        box.remove_later()
+    script = root_script("/work", setup, tracer_command(Target("script", name), bounds, fd=3),
+                         limit, user=str(AGENT_UID))
+    files = {f"{IN_DIR}/tracer.py": TRACER_SOURCE, f"{IN_DIR}/prog/{name}": data}
+    trace = run_in_new_box(get_backend(backend), spec, files, script, limit, f"file {name}")
     trace.meta = {"file": name, "image": image, "kind": "script", "target": name}
     return trace

@@ -27,6 +27,7 @@ from bashenv.env.spaces import UnicodeText
 from bashenv.errors import BashenvError, SandboxError
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
 from bashenv.sandbox.spec import AGENT_UID, SandboxSpec
+from bashenv.trace.run import default_image
 from bashenv.worlds import halt_runner
 from bashenv.worlds.programs import FAMILIES, MIN_BUDGET, Program, generate
 
@@ -36,13 +37,6 @@ MAX_TEXT = 100_000
 MAX_OUTPUT = 4000
 MAX_BUDGET = 10**9
 RUNNER = inspect.getsource(halt_runner)
-
-
-def default_image() -> str:
-    """The offline Python base image (built on first use, cached by content hash)."""
-    from bashenv.images import build_base, load_recipe
-
-    return build_base(load_recipe("python-bookworm"))[0]
 
 
 class HaltEnv(gym.Env[dict[str, Any], Any]):
