@@ -82,18 +82,14 @@ done"""
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A sandbox's writable places and shell state, as `snapshot` took them."""
+    """A sandbox's writable places and shell state, as `snapshot` took them.
 
-    archive: bytes  # as the engine gave it: a tar holding one file, the bundle (a tar of
-    name: str  # the places' contents, the state script in /tmp among them), named so
-    state: str  # the state script's path
+    `archive` is the engine's tar holding one file, the bundle `name`: a tar of the
+    places' contents, among them the state script at `state` (in /tmp)."""
 
-
-def fork_box(source: Sandbox, source_shell: BashSession, target: Sandbox,
-             target_shell: BashSession) -> None:
-    """Make `target` (a fresh box from the same spec, seeded or not) a copy of `source`,
-    files and shell. Raises SandboxError."""
-    restore(target, target_shell, snapshot(source, source_shell))
+    archive: bytes
+    name: str
+    state: str
 
 
 def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
@@ -128,10 +124,11 @@ def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
 
 
 def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
-    """Replace the writable places of `target` with the snapshot's (extracted by the
-    shell's user, so the copy holds nothing the agent could not have written) and give
-    its shell the snapshot's state. The bundle arrives in the workdir as the engine gave
-    it (owned by the agent's user) and is deleted there."""
+    """Replace the writable places of `target` (a fresh box from the source's spec,
+    seeded or not) with the snapshot's, extracted by the shell's user so the copy holds
+    nothing the agent could not have written, and give its shell the snapshot's state.
+    The bundle arrives in the workdir as the engine gave it (owned by the agent's user)
+    and is deleted there. Raises SandboxError."""
     target.write_archive(target.spec.workdir, snap.archive)
     inner = shlex.quote(f"{target.spec.workdir}/{snap.name}")
     state = shlex.quote(snap.state)

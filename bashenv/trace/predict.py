@@ -68,10 +68,9 @@ def episodes_from_events(events: list[dict[str, Any]], functions: dict[str, str]
                           dict(first["locals"]), origin=dict(origin or {}))
         state = dict(first["locals"])
         for event, following in itertools.pairwise(frame_events):
-            if event["event"] != "line":
-                _apply(state, event["locals"])
-                continue
             _apply(state, event["locals"])
+            if event["event"] != "line":
+                continue
             episode.lines.append(event["source"])
             episode.before.append(dict(state))
             episode.changes.append(dict(following["locals"]))
