@@ -79,8 +79,19 @@ def test_bad_options_and_actions_are_named():
         _parse_action({"output": "x"})
     with pytest.raises(BashenvError, match="not str"):
         _parse_action("yes")
+    with pytest.raises(BashenvError, match="'halts' must be 0 or 1, not 'maybe'"):
+        _parse_action({"halts": "maybe"})
     assert _parse_action({"halts": np.int64(1), "output": "3\n"}) == (True, "3\n")
     assert _parse_action(0) == (False, "")
+
+
+def test_a_malformed_action_keeps_the_episode():
+    env = HaltEnv()
+    env.reset(seed=3)
+    program = env.program
+    with pytest.raises(BashenvError, match="'halts'"):
+        env.step({"halts": "maybe"})
+    assert env.program == program and env.sandbox is None
 
 
 def test_reset_is_seeded_and_needs_no_sandbox():

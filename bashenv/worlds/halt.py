@@ -97,8 +97,8 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.program is None:
             raise RuntimeError("call reset() before step()")
+        halts, output = _parse_action(action)  # a malformed action keeps the episode
         program, self.program = self.program, None  # one decision per episode
-        halts, output = _parse_action(action)
         info: dict[str, Any] = {"family": program.family}
         try:
             truth = self.run_programs([program])[0]
@@ -182,7 +182,12 @@ def _parse_action(action: Any) -> tuple[bool, str]:
     if isinstance(action, dict):
         if "halts" not in action:
             raise BashenvError("Halt-v0: the action needs a 'halts' key (0 or 1)")
-        return bool(int(action["halts"])), str(action.get("output", ""))
+        try:
+            halts = bool(int(action["halts"]))
+        except (TypeError, ValueError):
+            raise BashenvError(f"Halt-v0: the action's 'halts' must be 0 or 1, not "
+                               f"{action['halts']!r}") from None
+        return halts, str(action.get("output", ""))
     if isinstance(action, (bool, int, np.integer)):
         return bool(action), ""
     raise BashenvError(f"Halt-v0: the action must be {{'halts': 0|1, 'output': str}} or 0/1, "
