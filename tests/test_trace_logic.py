@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bashenv.trace import tracer
+from bashenv.trace.dataset import _drop_torn_tail, done_keys, read_dataset
 
 USES_ENGINE = False
 TRACER = Path(tracer.__file__)
@@ -205,3 +206,14 @@ def test_modules_run_with_dash_m_and_get_their_arguments(tmp_path):
     assert end["outcome"] == "passed"
     assert {"args": "['a', 'b']"} in [e["locals"] for e in events]
     assert {e["file"] for e in events} == {"pkg/__init__.py", "pkg/tool.py"}
+
+
+def test_dataset_lines_split_only_at_newlines_and_a_torn_tail_is_dropped(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    records = [{"key": "a", "log": "para\u2028graph"}, {"key": "b", "log": "next\x85line"}]
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    path.write_text(lines + '{"key": "c", "lo', encoding="utf-8")
+    _drop_torn_tail(path)
+    assert path.read_text(encoding="utf-8") == lines
+    assert list(read_dataset(tmp_path)) == records
+    assert done_keys(path) == {"a", "b"}

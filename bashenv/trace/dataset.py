@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,11 +34,18 @@ def trace_key(task: Task, image_tag: str, test_id: str, side: str, bounds: Bound
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def _lines(path: Path, errors: str = "strict") -> Iterator[str]:
+    """The file's lines, one at a time and split at "\n" only: a record's strings may hold
+    U+2028 or U+0085 as they are (JSON leaves them), which str.splitlines() splits at."""
+    with path.open(encoding="utf-8", errors=errors, newline="\n") as f:
+        yield from f
+
+
 def done_keys(path: Path) -> set[str]:
     """Keys of complete lines already in the dataset (a torn last line is ignored)."""
     keys = set()
     if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in _lines(path, errors="replace"):
             try:
                 keys.add(json.loads(line)["key"])
             except (ValueError, KeyError, TypeError):
@@ -47,10 +55,13 @@ def done_keys(path: Path) -> set[str]:
 
 def _drop_torn_tail(path: Path) -> None:
     """A line cut by a kill is dropped, so the next append starts on a line of its own."""
-    if path.exists() and path.stat().st_size:
-        data = path.read_bytes()
-        if not data.endswith(b"\n"):
-            path.write_bytes(data[: data.rfind(b"\n") + 1])
+    if not path.exists() or not path.stat().st_size:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) != b"\n":  # torn: the whole file is read only then
+            f.seek(0)
+            f.truncate(f.read().rfind(b"\n") + 1)
 
 
 def read_dataset(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -60,7 +71,7 @@ def read_dataset(path: str | Path) -> Iterator[dict[str, Any]]:
         path = path / DATASET_FILE
     if not path.exists():
         raise BashenvError(f"no trace dataset at {path}")
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in _lines(path):
         try:
             yield json.loads(line)
         except ValueError:
