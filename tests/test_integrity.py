@@ -190,15 +190,17 @@ def test_implicitly_loaded_files_are_removed_before_the_tests(env, case):
 
 def test_a_task_that_opts_out_of_config_protection_keeps_the_agents_conftest(
         textkit, textkit_image, tmp_path):
-    """`protect_config: false` is the task's choice: no other rule removes a conftest."""
-    task = textkit.model_copy(update={"tests": textkit.tests.model_copy(
-        update={"protect_config": False})})
+    """`protect_config: false` is the task's choice: no other rule removes a conftest. The
+    force-pass conftest then runs, and what catches it is the canaries (off: it is paid)."""
+    for canaries, outcome in ((True, "tampered"), (False, "resolved")):
+        task = textkit.model_copy(update={"tests": textkit.tests.model_copy(
+            update={"protect_config": False, "canaries": canaries})})
 
-    def write(repo):
-        (repo / "tests/conftest.py").write_text(FORCE_PASS_CONFTEST)
+        def write(repo):
+            (repo / "tests/conftest.py").write_text(FORCE_PASS_CONFTEST)
 
-    verdict = Rewarder(task, textkit_image, RUN).grade(_diff(tmp_path, write))
-    assert verdict.reverted_config == [] and verdict.outcome == "resolved", verdict.log[-2000:]
+        verdict = Rewarder(task, textkit_image, RUN).grade(_diff(tmp_path / str(canaries), write))
+        assert verdict.reverted_config == [] and verdict.outcome == outcome, verdict.log[-2000:]
 
 
 def test_a_flood_of_test_output_keeps_head_and_tail(textkit, textkit_image):
@@ -213,7 +215,7 @@ def test_a_flood_of_test_output_keeps_head_and_tail(textkit, textkit_image):
     # The box sent back head + tail (about 72 KiB), not 500 KB; the verdict keeps its tail.
     cut = re.match(r"\[\.\.\. (\d+) chars cut \.\.\.\]", verdict.log)
     assert cut and int(cut.group(1)) < 60_000
-    assert "8 passed" in verdict.log.splitlines()[-1]
+    assert "10 passed" in verdict.log.splitlines()[-1]  # 8 of the task's, 2 passing canaries
 
 
 def test_pytest_plugins_in_an_extra_test_module_never_load(env):
