@@ -18,6 +18,7 @@ import pytest
 
 from bashenv.trace import tracer
 from bashenv.trace.dataset import _drop_torn_tail, done_keys, read_dataset
+from bashenv.trace.run import parse_trace
 
 USES_ENGINE = False
 TRACER = Path(tracer.__file__)
@@ -217,3 +218,12 @@ def test_dataset_lines_split_only_at_newlines_and_a_torn_tail_is_dropped(tmp_pat
     assert path.read_text(encoding="utf-8") == lines
     assert list(read_dataset(tmp_path)) == records
     assert done_keys(path) == {"a", "b"}
+
+
+def test_a_trace_whose_values_hold_unicode_line_separators_is_read_whole():
+    events = [{"event": "line", "source": "s = 'a\u2028b'", "locals": {}},
+              {"event": "end", "events": 1, "outcome": "passed", "log": "x\x85y"}]
+    data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events).encode()
+    trace = parse_trace(data)
+    assert trace.events == events[:1] and trace.end == events[1]
+    assert trace.outcome == "passed"

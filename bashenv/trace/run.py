@@ -96,7 +96,7 @@ class Trace:
 def parse_trace(data: bytes, log: str = "") -> Trace:
     """The tracer's output; a run that ended without its summary (killed) says so."""
     events, end = [], None
-    for line in data.decode("utf-8", errors="replace").splitlines():
+    for line in data.decode("utf-8", errors="replace").split("\n"):  # not at U+2028
         try:
             record = json.loads(line)
         except ValueError:
