@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,17 @@ def _slow_gold() -> Any:
 def _containers(run_id: str) -> list[str]:
     from bashenv.sandbox.engine import LABEL, client
 
-    return [c.id for c in client().containers.list(all=True, filters={"label": f"{LABEL}={run_id}"})]
+    # Sparse: the API's list, no inspect per container (one may go between the two).
+    return [c["Id"] for c in client().api.containers(all=True, filters={"label": f"{LABEL}={run_id}"})]
+
+
+def _guarded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """fn's result, or {"error": traceback} so that one scenario's failure is reported and
+    the scenarios after it still run."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        return {"error": traceback.format_exc()[-3000:]}
 
 
 def _until_episode_on(cluster: Any, index: int, run_id: str) -> float:
@@ -65,8 +76,8 @@ def _until_episode_on(cluster: Any, index: int, run_id: str) -> float:
     started = time.monotonic()
     while time.monotonic() - started < 300:
         workers = _with_children({cluster.raylets[index]})
-        boxes = client().containers.list(filters={"label": f"{LABEL}={run_id}"})
-        if any(int(box.labels.get("bashenv.pid", 0)) in workers for box in boxes):
+        boxes = client().api.containers(filters={"label": f"{LABEL}={run_id}"})  # sparse
+        if any(int((box.get("Labels") or {}).get("bashenv.pid", 0)) in workers for box in boxes):
             return round(time.monotonic() - started, 1)
         time.sleep(0.5)
     raise AssertionError(f"no episode of {run_id} started on node {index}")
@@ -138,15 +149,25 @@ def drive(out: Path, run_prefix: str) -> None:
         report["env"] = _env_scenario(tasks, f"{run_prefix}-env", cluster.address)
 
         # 4. The driver dies (SIGKILL) with a sandbox open on a node: nothing stays.
-        report["driver_death"] = _driver_death(f"{run_prefix}-orphan", cluster.address)
+        report["driver_death"] = _guarded(_driver_death, f"{run_prefix}-orphan", cluster.address)
 
         # 5. The rollout example: N in flight, trajectories streamed as they finish.
-        example = subprocess.run(
+        example = _guarded(
+            subprocess.run,
             [sys.executable, str(ROOT / "examples" / "ray_rollouts.py"), str(ROOT / "tasks"),
              "--address", cluster.address, "--in-flight", "2", "--episodes", "4",
              "--run-id", f"{run_prefix}-rollouts"], capture_output=True, text=True, timeout=600)
-        report["rollouts"] = {"rc": example.returncode, "stdout": example.stdout,
-                              "stderr": example.stderr[-3000:]}
+        report["rollouts"] = example if isinstance(example, dict) else {
+            "rc": example.returncode, "stdout": example.stdout, "stderr": example.stderr[-3000:]}
+
+        # 6. Gradings as Ray tasks: the gold patch and no change, on the nodes.
+        from bashenv.cluster.grading import grade_on_ray
+
+        textkit = next(t for t in tasks if t.id == "textkit-truncate-width")
+        verdicts = _guarded(grade_on_ray, [(textkit, textkit.gold_patch or ""), (textkit, "")],
+                            address=cluster.address, run_id=f"{run_prefix}-grade")
+        report["gradings"] = verdicts if isinstance(verdicts, dict) else [
+            {"outcome": v["outcome"], "node": v["node"]["node_id"]} for v in verdicts]
     finally:
         cluster.stop()
         report["left_processes"] = [p for p, (_, cmd) in __import__(
@@ -278,15 +299,25 @@ def test_env_with_ray_backend_runs_an_episode_on_a_node(report):
 
 def test_a_killed_driver_leaves_no_sandbox_on_the_nodes(report):
     death = report["driver_death"]
+    assert "error" not in death, death["error"]
     assert death["ready"] == "ready" and death["before"] >= 1, death
     assert death["left"] == [], death
 
 
 def test_rollout_example_streams_trajectories_with_n_in_flight(report):
     rollouts = report["rollouts"]
+    assert "error" not in rollouts, rollouts["error"]
     assert rollouts["rc"] == 0, rollouts["stderr"]
     lines = [line for line in rollouts["stdout"].splitlines() if "reward=" in line]
     assert len(lines) == 4 and all("reward=1.0" in line for line in lines), rollouts["stdout"]
+
+
+def test_gradings_run_on_healthy_nodes(report):
+    gradings = report["gradings"]
+    assert "error" not in gradings, gradings
+    assert [g["outcome"] for g in gradings] == ["resolved", "unresolved"], gradings
+    healthy = {n["id"] for n in report["nodes"] if n["ok"]}
+    assert all(g["node"] in healthy for g in gradings)
 
 
 def test_everything_started_is_stopped(report):
