@@ -17,6 +17,7 @@ from bashenv.sandbox.container import flush_removals
 from bashenv.sandbox.engine import LABEL, client
 
 from .conftest import TASKS_DIR, rid
+from .gitdiff import committed_copy, git
 
 
 def _containers(run_id: str) -> list:
@@ -201,3 +202,23 @@ def test_output_cap_of_the_task_applies(textkit):
         assert obs["output_truncated"] == 0 and obs["output"] == "".join(f"{i}\n" for i in range(1, 11))
     finally:
         env.close()
+
+
+def test_model_patch_ignores_the_agents_git_settings(env, textkit, tmp_path):
+    """Prefixes, renames and relative paths set in the agent's git config (repository or
+    global) do not shape the model_patch that other harnesses apply."""
+    obs, _ = env.reset(options={"task_id": textkit.id})
+    for command in ("git config diff.noprefix true && git config diff.renames copies && "
+                    "git config --global diff.mnemonicPrefix true && git config diff.relative true",
+                    *GoldAgent().commands(textkit)[:-1],
+                    GoldAgent().commands(textkit)[-1] + " && git mv README.md READ.md"):
+        obs, *_ = env.step(command)
+        assert obs["exit_code"] == 0, obs["output"]
+    _, reward, _, _, info = env.step("submit")
+    patch = info["model_patch"]
+    headers = [line for line in patch.splitlines() if line.startswith("diff --git ")]
+    assert reward == 1.0 and headers and all(h.startswith("diff --git a/") for h in headers)
+    assert "rename from" not in patch and "deleted file mode" in patch
+    repo = committed_copy(TASKS_DIR / "repos" / "textkit", tmp_path / "textkit")
+    (tmp_path / "model.patch").write_text(patch)
+    git(repo, "apply", "--check", str(tmp_path / "model.patch"))

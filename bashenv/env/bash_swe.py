@@ -363,9 +363,13 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         # was and no file contents are copied into .git (the grader counts .git's size).
         base = self._image().base_sha
         git = "git -c safe.directory='*' -c core.fsmonitor=false -c core.hooksPath=/dev/null"
-        script = (f"export GIT_INDEX_FILE=$(mktemp) && d=$(mktemp) && {git} read-tree {base} && "
+        # The agent's git settings (global or in .git/config) must not shape the patch that
+        # other harnesses apply: prefixes, renames and relative paths are fixed here.
+        script = (f"export GIT_INDEX_FILE=$(mktemp) GIT_CONFIG_GLOBAL=/dev/null "
+                  f"GIT_CONFIG_NOSYSTEM=1 && d=$(mktemp) && {git} read-tree {base} && "
                   f"{git} add -A -N >/dev/null 2>&1 && {git} diff --binary --no-color "
-                  f"--no-ext-diff --no-textconv {base} >$d 2>/dev/null && wc -c <$d && cat $d; "
+                  f"--no-ext-diff --no-textconv --no-renames --no-relative --src-prefix=a/ "
+                  f"--dst-prefix=b/ {base} >$d 2>/dev/null && wc -c <$d && cat $d; "
                   f"rc=$?; rm -f \"$GIT_INDEX_FILE\" $d; exit $rc")
         try:
             ran = self._box.exec(["bash", "-c", script], user=self.task.sandbox.user,
