@@ -166,3 +166,5 @@ def test_bad_arguments_are_named(dataset, tmp_path):
     env = TracePredictEnv(dataset=dataset)
     with pytest.raises(BashenvError, match="reset"):
         env.step("{}")
+    with pytest.raises(BashenvError, match=r"options\['source'\] must be an index"):
+        env.reset(options={"source": 10**6})

@@ -123,7 +123,11 @@ class TracePredictEnv(gym.Env[dict[str, Any], str]):
         options = options or {}
         candidates = self._sources
         if "source" in options:  # an index into the sources, for reproducible picks
-            candidates = [self._sources[int(options["source"])]]
+            try:
+                candidates = [self._sources[int(options["source"])]]
+            except (TypeError, ValueError, IndexError):
+                raise BashenvError(f"TracePredict: options['source'] must be an index into the "
+                                   f"{len(self._sources)} sources, not {options['source']!r}") from None
         for _ in range(TRIES):
             source = candidates[int(self.np_random.integers(len(candidates)))]
             found = self._episodes(source)
