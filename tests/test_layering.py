@@ -14,7 +14,7 @@ USES_ENGINE = False  # reads source files only (conftest)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bashenv"
 LAYERS = {  # room -> layer; a room imports rooms of a strictly lower layer (or itself)
-    "errors": 0, "bundled": 1, "_data": 1,
+    "errors": 0, "bundled": 1, "_data": 1, "jsonl": 1,
     "task": 2, "sandbox": 2,
     "images": 3,
     "grading": 4,
@@ -30,10 +30,17 @@ def _room(module: str) -> str:
     return module.split(".")[1] if module.count(".") else "__init__"
 
 
+def _is_room(name: str) -> bool:
+    return (PACKAGE / f"{name}.py").exists() or (PACKAGE / name / "__init__.py").exists()
+
+
 def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.module == "bashenv" and node.level == 0:
+            # `from bashenv import jsonl` imports a room; `from bashenv import run`, __init__
+            found.update(f"bashenv.{a.name}" if _is_room(a.name) else "bashenv" for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

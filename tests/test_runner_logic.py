@@ -131,3 +131,25 @@ def test_history_is_trimmed_by_whole_turns_before_it_overflows():
             calls = [c["id"] for c in last[i - 1].get("tool_calls", [])]
             assert message["tool_call_id"] in calls
     assert agent._trimmed > 0 and agent._chars == sum(agent._chars_of(m) for m in agent.messages)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\x0c", "\x1c"])
+def test_records_holding_line_separators_other_than_newline_are_read_whole(tmp_path, separator):
+    """JSON leaves U+2028, U+0085 and friends raw; str.splitlines() would cut the record
+    there and drop it (a result re-run forever, a step missing from a trajectory)."""
+    from bashenv.report.terminal import read_cast
+
+    results = ResultsFile(tmp_path / "results.jsonl")
+    results.append(_record("x", model_patch=f"+a{separator}b\n"))
+    assert [r["model_patch"] for r in results.load()] == [f"+a{separator}b\n"]
+    writer = TrajectoryWriter(tmp_path, "ep")
+    writer.header({"task_id": "t", "agent": "a", "intro": f"in{separator}tro"})
+    writer.step(1, "echo", {"output": f"x{separator}y\n", "exit_code": 0, "timed_out": 0,
+                            "output_truncated": 0}, 0.1, 0.1, 0.1, None)
+    writer.end({"outcome": "unresolved", "steps": 1, "model_patch": ""})
+    writer.close()
+    header, [step], end = read_trajectory(writer.path)
+    assert header["intro"] == f"in{separator}tro" and step["output"] == f"x{separator}y\n"
+    assert end is not None
+    written = writer.cast_path.read_bytes().count(b"\n") - 1  # event lines after the header
+    assert len(read_cast(writer.cast_path).events) == written

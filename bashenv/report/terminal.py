@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bashenv import jsonl
 from bashenv.errors import BashenvError
 
 # ECMA-48: CSI (ESC [ params intermediates final), OSC/DCS/PM/APC strings ended by BEL or
@@ -64,7 +65,7 @@ def read_cast(path: str | Path) -> Cast:
     """Parse an asciicast v2 file; errors name the file and line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = [line.rstrip("\r\n") for line in jsonl.lines(path)]
     except OSError as exc:
         raise BashenvError(f"{path}: cannot read cast: {exc}") from None
     if not lines:

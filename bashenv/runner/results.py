@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bashenv import jsonl
+
 INFRA_ERROR = "infra_error"  # the sandbox, engine or model endpoint broke: not a result, run again
 AGENT_ERROR = "agent_error"  # the agent's own code raised: a result (counted), not retried
 
@@ -53,7 +55,7 @@ class ResultsFile:
         if not self.path.exists():
             return []
         records = []
-        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in jsonl.lines(self.path):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bashenv import jsonl
+
 FORMAT = "bashenv-trajectory/1"
 CAST_SIZE = (120, 40)
 
@@ -99,7 +101,7 @@ def read_trajectory(path: str | Path) -> tuple[dict[str, Any], list[dict[str, An
     header: dict[str, Any] = {}
     steps: list[dict[str, Any]] = []
     end: dict[str, Any] | None = None
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in jsonl.lines(path):
         try:
             item = json.loads(line)
         except json.JSONDecodeError:

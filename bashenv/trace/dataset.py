@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bashenv import jsonl
 from bashenv.errors import BashenvError
 from bashenv.images.build import ensure_task_image
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, get_backend
@@ -34,18 +35,11 @@ def trace_key(task: Task, image_tag: str, test_id: str, side: str, bounds: Bound
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _lines(path: Path, errors: str = "strict") -> Iterator[str]:
-    """The file's lines, one at a time and split at "\n" only: a record's strings may hold
-    U+2028 or U+0085 as they are (JSON leaves them), which str.splitlines() splits at."""
-    with path.open(encoding="utf-8", errors=errors, newline="\n") as f:
-        yield from f
-
-
 def done_keys(path: Path) -> set[str]:
     """Keys of complete lines already in the dataset (a torn last line is ignored)."""
     keys = set()
     if path.exists():
-        for line in _lines(path, errors="replace"):
+        for line in jsonl.lines(path, errors="replace"):
             try:
                 keys.add(json.loads(line)["key"])
             except (ValueError, KeyError, TypeError):
@@ -71,7 +65,7 @@ def read_dataset(path: str | Path) -> Iterator[dict[str, Any]]:
         path = path / DATASET_FILE
     if not path.exists():
         raise BashenvError(f"no trace dataset at {path}")
-    for line in _lines(path):
+    for line in jsonl.lines(path, errors="strict"):
         try:
             yield json.loads(line)
         except ValueError:
