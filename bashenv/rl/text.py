@@ -8,13 +8,11 @@ episode.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from bashenv.agents.llm import FENCED
 from bashenv.errors import BashenvError
 from bashenv.task import SUBMIT
-
-_BLOCK = re.compile(r"```(?:bash|sh|shell)?[ \t]*\n(.*?)```", re.DOTALL)
 
 SYSTEM_PROMPT = (
     "You fix an issue in a repository through a bash shell. Reply with your reasoning and "
@@ -30,7 +28,7 @@ class FormatError(BashenvError):
 
 def parse_command(reply: str) -> str:
     """The command in a model's reply (exactly one fenced bash block)."""
-    blocks = _BLOCK.findall(reply)
+    blocks = FENCED.findall(reply)  # the llm agent's reading of a reply, to the letter
     if len(blocks) != 1:
         raise FormatError(f"expected exactly one ```bash block in the reply, found {len(blocks)}")
     command: str = blocks[0].strip()
