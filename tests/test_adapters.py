@@ -35,7 +35,8 @@ def test_replies_hold_exactly_one_bash_block():
 
 
 def test_skyrl_env_episode_to_a_resolved_verdict(textkit):
-    skyrl_gym = pytest.importorskip("skyrl_gym")  # declared in the dev extra: CI has it
+    import skyrl_gym  # declared in the dev extra: a broken install fails, never skips
+
     from bashenv.rl.skyrl import ENV_CLASS, dataset_rows, register
 
     register()
@@ -66,7 +67,8 @@ def test_skyrl_env_episode_to_a_resolved_verdict(textkit):
 
 
 def test_skyrl_env_out_of_turns_grades_what_is_there(textkit):
-    skyrl_gym = pytest.importorskip("skyrl_gym")
+    import skyrl_gym
+
     from bashenv.rl.skyrl import ENV_CLASS, register
 
     register()
@@ -84,7 +86,6 @@ def test_skyrl_env_out_of_turns_grades_what_is_there(textkit):
 @pytest.fixture
 def openenv_server() -> Iterator[str]:
     """The OpenEnv app on 127.0.0.1 (an ephemeral port), in a thread of this process."""
-    pytest.importorskip("openenv")
     import uvicorn
 
     from bashenv.rl.openenv import make_app

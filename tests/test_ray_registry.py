@@ -25,9 +25,7 @@ from bashenv.cluster.images import ensure_image
 from bashenv.images.build import image_tags
 from bashenv.sandbox.engine import client
 
-REGISTRY = shutil.which("docker-registry")
-pytestmark = pytest.mark.skipif(REGISTRY is None,
-                                reason="needs docker-registry (apt-get install docker-registry)")
+REGISTRY = shutil.which("docker-registry")  # scripts/bootstrap.sh installs it
 
 
 def _free_port() -> int:
@@ -38,6 +36,7 @@ def _free_port() -> int:
 
 @pytest.fixture()
 def registry(tmp_path: Path):
+    assert REGISTRY, "docker-registry is missing: scripts/bootstrap.sh installs it"
     port = _free_port()
     config = tmp_path / "config.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'store'}\n"
