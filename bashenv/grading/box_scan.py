@@ -16,8 +16,8 @@ prepare (after the agent's change is in the workdir, before the hidden tests):
   5. notes what in the change's non-test code reaches into the test machinery (canary.py);
   writes <grade>/private/prepared.json (root only) and <grade>/py/pargs.
 
-canaries (once the hidden tests are written): plants canary tests in the test files the
-  run executes (canary.py) and writes their ids to <grade>/private/canaries.json.
+then writes the hidden tests (the job's shell commands) and plants canary tests in the test
+  files the run executes (canary.py), their ids in <grade>/private/canaries.json.
 """
 
 import filecmp
@@ -262,7 +262,10 @@ def write_private(job, name, data):
 def main():
     with open(sys.argv[2]) as handle:
         job = json.load(handle)
-    (plant_canaries if sys.argv[1] == "canaries" else prepare)(job)
+    prepare(job)
+    if subprocess.run(["bash", "-c", job["hidden"]], cwd=job["workdir"]).returncode != 0:
+        raise SystemExit("the hidden tests could not be written")
+    plant_canaries(job)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,7 @@ class Rewarder:
     def _job(self) -> bytes:
         tests = self.task.tests
         return json.dumps({
+            "hidden": "\n".join(["set -e", *self._hidden_commands()]),
             "workdir": self.task.workdir, "seed": SEED_DIR, "grade_dir": GRADE_DIR,
             "user": AGENT_USER, "owned": sorted(self._owned), "protect_config": tests.protect_config,
             "allow_extensions": tests.allow_compiled_extensions, "probe": _PROBES.get(self.image.tag),
@@ -183,6 +184,16 @@ class Rewarder:
             "canaries": None if self.canary_reason else {"seed": secrets.randbits(64),
                                                          "ids": self.task.test_ids()},
         }).encode()
+
+    def _hidden_commands(self) -> list[str]:
+        """Shell commands, run in the workdir, that write the hidden tests."""
+        tests, hidden = self.task.tests, []
+        if tests.patch:
+            hidden.append(f"{GIT} apply --whitespace=nowarn {IN_DIR}/tests.patch")
+        for i, (path, _) in enumerate(sorted(tests.files.items())):
+            target = shlex.quote(str(PurePosixPath(path)))
+            hidden.append(f"mkdir -p \"$(dirname {target})\" && cp {IN_DIR}/files/{i} {target}")
+        return hidden
 
     def _plugin_conf(self) -> bytes:
         files = sorted({tid.split("::")[0] for tid in self.task.test_ids()})
@@ -203,12 +214,6 @@ class Rewarder:
             change = [f"cp -a {seed}/. . || exit {ERR_SETUP}",
                       # git apply, else git apply --reject, else patch --fuzz (SWE-bench's order)
                       apply_snippet(f"{IN_DIR}/agent.patch", GIT, SEED_DIR, ERR_PATCH)]
-        hidden = []
-        if tests.patch:
-            hidden.append(f"{GIT} apply --whitespace=nowarn {IN_DIR}/tests.patch")
-        for i, (path, _) in enumerate(sorted(tests.files.items())):
-            target = shlex.quote(str(PurePosixPath(path)))
-            hidden.append(f"mkdir -p \"$(dirname {target})\" && cp {IN_DIR}/files/{i} {target}")
         # pytest runs get the grader's plugin and the environment's plugins by name.
         pytest_run = self._runs_pytest
         base = f"{tests.command} -p {PLUGIN} $(cat {PY_DIR}/pargs)" if pytest_run else tests.command
@@ -221,9 +226,8 @@ class Rewarder:
             f"chmod 755 {GRADE_DIR} && mkdir -m 700 {PRIVATE_DIR} || exit {ERR_SETUP}",
             f"cd {shlex.quote(self.task.workdir)} || exit {ERR_SETUP}",
             *change,
+            # The scan, then the hidden tests (`hidden`), then the canaries: one process.
             f"{helper} prepare {IN_DIR}/job.json || exit {ERR_SETUP}",
-            "(set -e", *hidden, f") || exit {ERR_SETUP}",
-            *([] if self.canary_reason else [f"{helper} canaries {IN_DIR}/job.json || exit {ERR_SETUP}"]),
             # The tests may not read the inputs: the hidden test files as written, the job.
             f"chmod 700 {IN_DIR} && chown -R {user}: . && mkdir -p {OUT_DIR} && "
             f"chown {user}: {OUT_DIR} || exit {ERR_SETUP}",
