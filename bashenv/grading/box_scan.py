@@ -38,6 +38,7 @@ EXTENSIONS = (b".so", b".pyd")
 METADATA_DIRS = (b".dist-info", b".egg-info")
 ALWAYS_PROTECTED = {"pytest", "_pytest", "pluggy", "py", "_bashenv_grader"}
 SCAN_MAX = 2 << 20  # bytes of a changed file read for the suspicious flag
+LIST_CAP = 500  # paths per audit list (the verdict keeps as many: verdict.LIST_LIMIT)
 PLUGIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 PROBE = r"""
 import json, os, sys
@@ -194,17 +195,19 @@ def prepare(job):
         parts = rel.split(b"/")
         around.update(b"/".join(parts[:i]) for i in range(1, len(parts)))
     touched, reverted, bytecode = [], set(), set()
+    gone = set()  # reverted or removed directories and files: what lies under them is done
     for rel in map(os.fsencode, job["owned"]):
         fix_parents(work, rel)
         if rel in around:
             touched.append(rel)
+            gone.add(rel)
             revert(work, seed, rel)
     found = job.get("probe") or probe(job)
     protected = set(found["names"]) | ALWAYS_PROTECTED
     for rel in changed:
         if not os.path.lexists(os.path.join(work, rel)) and not os.path.lexists(os.path.join(seed, rel)):
             continue  # already gone with a reverted directory
-        if rel in touched or any(rel == d or rel.startswith(d + b"/") for d in reverted | bytecode):
+        if _under(rel, gone):  # by its ancestors, not by scanning the set: no n² on many files
             continue
         hit = implicit_load(rel, job)
         if hit is None and job["protect_config"] and config_guard.is_test_config(rel, work, seed):
@@ -215,6 +218,7 @@ def prepare(job):
         if hit is not None:
             revert(work, seed, hit[1])
             (bytecode if hit[0] == "bytecode" else reverted).add(hit[1])
+            gone.add(hit[1])
     plugins = [p for p in found["plugins"] if PLUGIN_NAME.match(p)]
     with open(os.path.join(job["grade_dir"], "py", "pargs"), "w") as handle:
         handle.write(" ".join("-p " + p for p in plugins))
@@ -227,12 +231,25 @@ def prepare(job):
                 base = config_guard.read_file(os.path.join(seed, rel))
                 flags += canary.suspicious(decode(rel), text.decode("utf-8", "replace"),
                                            None if base is None else base.decode("utf-8", "replace"))
+    # Lists are cut here, in the box: the agent decides how many paths there are, and the
+    # results must come back to the host whole (over their cap the grading is lost).
     write_private(job, "prepared.json", {
-        "suspicious": flags,
-        "changed": [decode(p) for p in changed], "touched": [decode(p) for p in touched],
-        "reverted": sorted(decode(p) for p in reverted),
-        "bytecode": sorted(decode(p) for p in bytecode),
+        "suspicious": flags[:LIST_CAP],
+        "changed": _listed(changed), "touched": _listed(touched),
+        "reverted": _listed(sorted(reverted)), "bytecode": _listed(sorted(bytecode)),
         "probe": None if job.get("probe") else found})
+
+
+def _under(rel, dirs):
+    """`rel` is one of `dirs` or lies below one of them."""
+    parts = rel.split(b"/")
+    return any(b"/".join(parts[:i]) in dirs for i in range(1, len(parts) + 1))
+
+
+def _listed(paths):
+    """The first LIST_CAP paths as text, and how many more there were."""
+    shown = [os.fsdecode(p) for p in paths[:LIST_CAP]]
+    return shown + ([f"[... {len(paths) - LIST_CAP} more]"] if len(paths) > LIST_CAP else [])
 
 
 def plant_canaries(job):
@@ -245,7 +262,8 @@ def plant_canaries(job):
             data = config_guard.read_file(path)
             if data is None:
                 continue
-            text, found = canary.plant(data, rel, canary.names_in(rel, conf["ids"]), plan, rng)
+            text, found = canary.plant(data, rel, canary.names_in(rel, conf["ids"]), plan, rng,
+                                       canary.names_in(rel, conf.get("focus", [])))
             if found:
                 fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
                 with os.fdopen(fd, "wb") as handle:

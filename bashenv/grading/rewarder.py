@@ -181,8 +181,9 @@ class Rewarder:
             "user": AGENT_USER, "owned": sorted(self._owned), "protect_config": tests.protect_config,
             "allow_extensions": tests.allow_compiled_extensions, "probe": _PROBES.get(self.image.tag),
             # Fresh each grading, and unreadable to the tests (IN_DIR is closed before them).
-            "canaries": None if self.canary_reason else {"seed": secrets.randbits(64),
-                                                         "ids": self.task.test_ids()},
+            "canaries": None if self.canary_reason else {
+                "seed": secrets.randbits(64), "ids": self.task.test_ids(),
+                "focus": self.task.tests.fail_to_pass},
         }).encode()
 
     def _hidden_commands(self) -> list[str]:
