@@ -348,3 +348,13 @@ def test_requirements_files_are_read_at_the_setup_commit_as_swebench_does(tmp_pa
     [task] = instance_tasks(tmp_path / "i.jsonl", tmp_path)
     assert task.environment.python_packages == ["pip>=23", "pytest==6.2.5", "Click==8.1.3"]
     assert "requirements from requirements/dev.txt" in task.metadata["notes"][0]
+
+
+@pytest.mark.parametrize("outcome, status", [
+    ("resolved", "resolved"), ("unresolved", "unresolved"), ("timeout", "unresolved"),
+    ("tampered", "unresolved"),  # the patch's doing: graded, not a harness error
+    ("patch_failed", "error"), ("error", "error"), ("empty_patch", "empty_patch")])
+def test_verdict_outcomes_map_to_swebench_report_lists(outcome, status):
+    from bashenv.swebench.evaluate import _status
+
+    assert _status({"outcome": outcome}) == status

@@ -94,8 +94,8 @@ def _status(verdict: dict[str, Any]) -> str:
     outcome = verdict.get("outcome")
     if outcome == "resolved":
         return "resolved"
-    if outcome in ("unresolved", "timeout"):
-        return "unresolved"
+    if outcome in ("unresolved", "timeout", "tampered"):  # graded, not resolved (a tampered
+        return "unresolved"  # run is the patch's doing, not the harness's: never "error")
     return "empty_patch" if outcome == "empty_patch" else "error"
 
 
