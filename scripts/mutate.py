@@ -94,7 +94,7 @@ MUTANTS = [
       'if not parts or parts == [""]:', INTEGRITY, "-k", "broken_git"),
     m("grading-kill-off", R, "swept = box.kill_all_but_init()", "swept = True",
       INTEGRITY, "-k", "reforking and runc"),
-    m("grading-kill-fallback-off", R, '*([] if swept else [f"{KILL_TEST_USER} 2>/dev/null"])',
+    m("grading-kill-fallback-off", R, "*([] if swept else [KILL_TEST_USER_ALL])",
       "*[]", INTEGRITY, "-k", "reforking and runsc"),
     m("exec-output-uncapped", "bashenv/sandbox/container.py",
       "_read_capped(api.exec_start(exec_id, socket=True), EXEC_OUTPUT_CAP)",

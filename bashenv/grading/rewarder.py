@@ -27,7 +27,7 @@ from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS, _pytest_key
 from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
-from bashenv.images.build import AGENT_USER, SEED_DIR, TaskImage
+from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR, TaskImage
 from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
 from bashenv.sandbox.pool import WarmPool
@@ -70,6 +70,11 @@ OTHER_RUNNER_ENV = "PYTHONDONTWRITEBYTECODE=1 PYTHONNOUSERSITE=1"
 # Sizes by `wc -c`: stat(1) fails under gVisor's runsc from Debian (no statx there).
 _P, _LOG = PRIVATE_DIR, f"{PRIVATE_DIR}/test.log"
 KILL_TEST_USER = f"setpriv --reuid={AGENT_USER} --regid={AGENT_USER} --clear-groups bash -c 'kill -9 -1'"
+# kill -9 -1 once missed a process forked while it ran (gVisor, a loaded machine): again,
+# until /proc shows no process of the test user (bounded; grep runs as root).
+TEST_USER_ALIVE = f"grep -qs '^Uid:[[:space:]]*{AGENT_UID}[[:space:]]' /proc/[0-9]*/status"
+KILL_TEST_USER_ALL = (f"for _ in $(seq 100); do {KILL_TEST_USER} 2>/dev/null; "
+                      f"{TEST_USER_ALIVE} || break; done")
 FINISH = [
     f"read -r rc start end <{_P}/times || exit {ERR_SETUP}",
     f"rm -f {_P}/reserve",
@@ -88,7 +93,7 @@ FINISH = [
 
 def finish_script(swept: bool) -> str:
     """The second exec, once the tests' processes are dead (`swept`: by the host)."""
-    return "\n".join(["umask 022", *([] if swept else [f"{KILL_TEST_USER} 2>/dev/null"]), *FINISH])
+    return "\n".join(["umask 022", *([] if swept else [KILL_TEST_USER_ALL]), *FINISH])
 
 
 # Per task image: its environment's module names and pytest plugins, as the first grading
