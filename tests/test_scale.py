@@ -53,6 +53,39 @@ def test_pool_hands_out_distinct_warm_containers_and_refills(pool, base_image):
     assert not client().containers.list(all=True, sparse=True, filters={"label": f"{LABEL}={rid('pool')}"})
 
 
+def test_warm_shells_are_prepared_before_they_are_handed_out(pool, base_image):
+    """`prepare` (the env puts its `trace` tool in) runs while the box waits warm, once per
+    box; a box started on demand is prepared before it is returned."""
+    spec = SandboxSpec(image=base_image, run_id=rid("pool"))
+    prepared: list[str] = []
+
+    def prepare(box, shell):
+        shell.run("export PREPARED=yes", timeout=10)
+        prepared.append(box.id)
+
+    pool.prefill(spec, with_shell=True, prepare=prepare)
+    deadline = time.monotonic() + 60
+    while pool.ready(spec, with_shell=True) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ready_before = list(prepared)
+    box, shell = pool.acquire_with_shell(spec, prepare)
+    try:
+        assert box.id in ready_before  # prepared in the background, not on acquire
+        assert shell.run("echo $PREPARED", timeout=10).output.strip() == "yes"
+        assert prepared.count(box.id) == 1
+    finally:
+        box.remove()
+    cold = WarmPool(size=0)
+    try:
+        box, shell = cold.acquire_with_shell(spec, prepare)
+        try:
+            assert shell.run("echo $PREPARED", timeout=10).output.strip() == "yes"
+        finally:
+            box.remove()
+    finally:
+        cold.close()
+
+
 def test_env_with_pool_never_reuses_a_container(pool, textkit):
     env = BashSWEEnv(textkit, warm_pool=pool, run_id=rid("pool"))
     try:

@@ -328,12 +328,12 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
             spec = self._agent_spec()
-            if self.pool is not None:
-                self._box, self._shell = self.pool.acquire_with_shell(spec)
+            if self.pool is not None:  # `trace` put in ahead, while the box waited warm
+                self._box, self._shell = self.pool.acquire_with_shell(spec, install_trace_command)
             else:
                 self._box = self.backend.start(spec)
                 self._shell = BashSession(self._box)
-            install_trace_command(self._box, self._shell)
+                install_trace_command(self._box, self._shell)
             self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()
         shell: BashSession = self._shell

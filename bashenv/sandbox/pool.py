@@ -12,6 +12,7 @@ import logging
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bashenv.errors import BashenvError
@@ -22,6 +23,9 @@ from bashenv.sandbox.spec import SandboxSpec
 
 log = logging.getLogger("bashenv.pool")
 _Entry = tuple[Sandbox, BashSession | None]
+# Work done on a sandbox (and its shell) before it is handed out, e.g. tools put into it:
+# in the background for warm ones, so the taker does not wait for it.
+Prepare = Callable[[Sandbox, BashSession], None]
 
 
 class _Pools:
@@ -55,6 +59,7 @@ class WarmPool:
         self.backend = get_backend(backend)
         self._ready: dict[tuple[object, bool], deque[_Entry]] = {}
         self._starting: dict[tuple[object, bool], int] = {}
+        self._prepare: dict[tuple[object, bool], Prepare] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._workers = workers
@@ -71,15 +76,27 @@ class WarmPool:
         """A started container for `spec`: warm when one is ready, else started now."""
         return self._take(spec, with_shell=False)[0]
 
-    def acquire_with_shell(self, spec: SandboxSpec) -> tuple[Sandbox, BashSession]:
-        """A started container with its shell already running (the agent's sandbox)."""
-        box, shell = self._take(spec, with_shell=True)
-        return box, shell or BashSession(box)
+    def acquire_with_shell(self, spec: SandboxSpec,
+                           prepare: Prepare | None = None) -> tuple[Sandbox, BashSession]:
+        """A started container with its shell already running (the agent's sandbox), on
+        which `prepare` has run (warm ones: in the background, before they were ready)."""
+        box, shell = self._take(spec, with_shell=True, prepare=prepare)
+        if shell is None:  # started now, not warm
+            shell = BashSession(box)
+            if prepare is not None:
+                prepare(box, shell)
+        return box, shell
 
-    def prefill(self, spec: SandboxSpec, with_shell: bool = False) -> None:
-        """Start sandboxes in the background until `size` are ready or starting."""
+    def prefill(self, spec: SandboxSpec, with_shell: bool = False,
+                prepare: Prepare | None = None) -> None:
+        """Start sandboxes in the background until `size` are ready or starting; with a
+        shell, `prepare` runs on each before it counts as ready."""
         key = (spec.key(), with_shell)
         with self._lock:
+            if prepare is not None:
+                if self._prepare.get(key, prepare) is not prepare:  # ready ones had another
+                    self._discard_ready(key)
+                self._prepare[key] = prepare
             if self._closed:
                 return
             missing = self.size - len(self._ready.get(key, ())) - self._starting.get(key, 0)
@@ -91,12 +108,20 @@ class WarmPool:
         with self._lock:
             return len(self._ready.get((spec.key(), with_shell), ()))
 
-    def _take(self, spec: SandboxSpec, with_shell: bool) -> _Entry:
+    def _take(self, spec: SandboxSpec, with_shell: bool, prepare: Prepare | None = None) -> _Entry:
+        key = (spec.key(), with_shell)
         with self._lock:
-            queue = self._ready.get((spec.key(), with_shell))
+            if prepare is not None and self._prepare.get(key) is not prepare:
+                self._discard_ready(key)  # prepared otherwise (or not at all)
+            queue = self._ready.get(key)
             entry = queue.popleft() if queue else None
-        self.prefill(spec, with_shell)
+        self.prefill(spec, with_shell, prepare)
         return entry if entry is not None else (self.backend.start(spec), None)
+
+    def _discard_ready(self, key: tuple[object, bool]) -> None:
+        """Under the lock: ready sandboxes of `key` go (removed in the background)."""
+        for box, _ in self._ready.pop(key, ()):
+            self._starter.submit(box.remove)
 
     def _start_one(self, spec: SandboxSpec, with_shell: bool) -> None:
         key = (spec.key(), with_shell)
@@ -104,7 +129,11 @@ class WarmPool:
         try:
             box = self.backend.start(spec)
             try:
-                entry = (box, BashSession(box) if with_shell else None)
+                shell = BashSession(box) if with_shell else None
+                prepare = self._prepare.get(key)
+                if shell is not None and prepare is not None:
+                    prepare(box, shell)
+                entry = (box, shell)
             except BashenvError:
                 box.remove()
                 raise
