@@ -8,10 +8,18 @@ BASHENV_RUN_ID), and the leak check looks at, and cleans, only those.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
 SUITE_RUN_ID = os.environ.setdefault("BASHENV_RUN_ID", f"pytest-{uuid.uuid4().hex[:8]}")
+
+# A suite started in the background by a shell without job control (`nohup ... &`) begins
+# with SIGINT ignored, and every process it starts inherits that: the Ctrl-C tests
+# (tests/test_interrupt.py, the shell's interrupt) would then test nothing and hang. Ctrl-C
+# is Python's default again here, so children start with SIGINT at its default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402  (BASHENV_RUN_ID must be set before bashenv is imported)
 
