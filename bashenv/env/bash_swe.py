@@ -305,15 +305,14 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         """A box with a shell for a fork: warm (seeded, wiped by the copy) or started now
         without the seed (the copy fills it)."""
         spec = self._agent_spec()
-        if self.pool is not None:
-            box, shell = self.pool.acquire_with_shell(spec)
-        else:
-            box = self.backend.start(replace(spec, seed=None))
-            try:
-                shell = BashSession(box)
-            except BashenvError:
-                box.remove()
-                raise
+        if self.pool is not None:  # warm boxes already hold `trace` (the pool's prepare step)
+            return self.pool.acquire_with_shell(spec, install_trace_command)
+        box = self.backend.start(replace(spec, seed=None))
+        try:
+            shell = BashSession(box)
+        except BashenvError:
+            box.remove()
+            raise
         try:
             install_trace_command(box, shell)  # its PATH entry comes back with the state
         except BashenvError:
