@@ -10,13 +10,22 @@ not halt". Reward: `1 - output_credit` for the right label, plus `output_credit`
 exact output when the program halts (a right "does not halt" earns it too: there is no
 output to predict). With the default `output_credit=0` the reward is the label's
 correctness, so always answering "halts" scores the halting share.
+
+With `tasks=` or `sources=`, a share of episodes (`mined_share`) shows a function mined
+from those repositories with a loop bound mutated (bashenv/worlds/mining.py,
+mutations.py). Their labels come from screening runs in the same sandbox: the episode's
+label is drawn first, then drafts are run until one did that (or a generated program of
+that label stands in), so the halting share holds however the repositories' code leans.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -29,7 +38,9 @@ from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
 from bashenv.sandbox.spec import AGENT_UID, SandboxSpec
 from bashenv.trace.run import default_image
 from bashenv.worlds import halt_runner
-from bashenv.worlds.programs import FAMILIES, MIN_BUDGET, Program, generate
+from bashenv.worlds.mining import Mined, mine, mine_tasks, source_files
+from bashenv.worlds.mutations import draft
+from bashenv.worlds.programs import FAMILIES, MARGIN, MIN_BUDGET, Program, generate
 
 log = logging.getLogger("bashenv.worlds")
 
@@ -37,6 +48,10 @@ MAX_TEXT = 100_000
 MAX_OUTPUT = 4000
 MAX_BUDGET = 10**9
 RUNNER = inspect.getsource(halt_runner)
+MINED_BATCH = 8  # drafts screened in one sandbox run
+MINED_ROUNDS = 4  # batches tried before a generated program stands in
+SCREENED_CAP = 20_000  # screening results remembered (a seeded reset is then repeatable)
+Source = str | Path | tuple[str | Path, str]
 
 
 class HaltEnv(gym.Env[dict[str, Any], Any]):
@@ -46,7 +61,9 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
                  output_credit: float = 0.0, families: tuple[str, ...] = FAMILIES,
                  wall_timeout: float = 60.0, image: str | None = None,
                  run_id: str = PROCESS_RUN_ID, backend: str | Backend | None = None,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, tasks: Any = None,
+                 sources: Sequence[Source] | None = None, repos: str | Path | None = None,
+                 mined_share: float = 0.5) -> None:
         if not MIN_BUDGET <= step_budget <= MAX_BUDGET:
             raise BashenvError(f"Halt-v0: step_budget must be in [{MIN_BUDGET}, {MAX_BUDGET}], "
                                f"not {step_budget}")
@@ -57,8 +74,22 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
         unknown = sorted(set(families) - set(FAMILIES))
         if unknown or not families:
             raise BashenvError(f"Halt-v0: unknown families {unknown}: choose from {list(FAMILIES)}")
+        if not 0.0 <= mined_share <= 1.0:
+            raise BashenvError(f"Halt-v0: mined_share must be in [0, 1], not {mined_share}")
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', not {render_mode!r}")
+        if isinstance(sources, (str, Path)):
+            sources = [sources]
+        for source in sources or []:  # checked now, read at the first mined episode
+            source_files(source)
+        if tasks is not None:
+            from bashenv.env.bash_swe import _resolve_tasks
+
+            tasks = _resolve_tasks(tasks, repos)
+        self.tasks, self.sources = list(tasks or []), list(sources or [])
+        self.mined_share = mined_share if self.tasks or self.sources else 0.0
+        self._candidates: list[Mined] | None = None
+        self._screened: dict[tuple[str, str], tuple[bool | None, int]] = {}
         self.step_budget, self.halting_share = step_budget, halting_share
         self.output_credit, self.families = output_credit, tuple(families)
         self.wall_timeout, self.render_mode = wall_timeout, render_mode
@@ -89,17 +120,20 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
             self.program = Program(source, str(options.get("input", "")), halts=False,
                                    family="given")
         else:
-            self.program = generate(self.np_random, self.step_budget, self.halting_share,
-                                    self.families)
+            halts = bool(self.np_random.random() < self.halting_share)
+            mined = self._mined_program(halts) if self.mined_share and \
+                self.np_random.random() < self.mined_share else None
+            self.program = mined or generate(self.np_random, self.step_budget,
+                                             families=self.families, halts=halts)
         self._last = ""
-        return self._obs(), {"family": self.program.family}
+        return self._obs(), _info(self.program)
 
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.program is None:
             raise RuntimeError("call reset() before step()")
         halts, output = _parse_action(action)  # a malformed action keeps the episode
         program, self.program = self.program, None  # one decision per episode
-        info: dict[str, Any] = {"family": program.family}
+        info = _info(program)
         try:
             truth = self.run_programs([program])[0]
         except SandboxError as exc:
@@ -140,10 +174,12 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
 
     # -- ground truth ------------------------------------------------------------------------
 
-    def run_programs(self, programs: list[Program]) -> list[dict[str, Any]]:
+    def run_programs(self, programs: list[Program],
+                     budget: int | None = None) -> list[dict[str, Any]]:
         """Run programs in this env's sandbox (one fresh python3 process for the batch) and
-        return each one's {"status": halted|budget|wall_timeout, "steps", "output", "error"}."""
-        jobs = [{"source": p.source, "input": p.input, "budget": self.step_budget,
+        return each one's {"status": halted|budget|wall_timeout, "steps", "output", "error"}
+        under `budget` line events (default: the step budget)."""
+        jobs = [{"source": p.source, "input": p.input, "budget": budget or self.step_budget,
                  "max_output": MAX_OUTPUT} for p in programs]
         box = self._sandbox()
         ran = box.exec(["python3", "-S", "-c", RUNNER], timeout=self.wall_timeout,
@@ -159,6 +195,56 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
             raise SandboxError(f"Halt-v0: the runner failed (exit {ran.exit_code}): "
                                f"{ran.text[-500:]}") from None
         return results
+
+    # -- mined programs ----------------------------------------------------------------------
+
+    def mined_functions(self) -> list[Mined]:
+        """The functions mined from `tasks` and `sources` (read once, on first use)."""
+        if self._candidates is None:
+            found = {m.source: m for m in mine_tasks(self.tasks)}
+            for source in self.sources:
+                for m in mine(source_files(source), origin=str(source)):
+                    found.setdefault(m.source, m)
+            self._candidates = list(found.values())
+            if not self._candidates:
+                log.warning("Halt-v0: no self-contained function with a loop in %d task(s) "
+                            "and %d source(s): generated programs only",
+                            len(self.tasks), len(self.sources))
+        return self._candidates
+
+    def _mined_program(self, halts: bool) -> Program | None:
+        """A mined program that did what `halts` says in a screening run, or None when
+        MINED_ROUNDS batches of drafts gave none (a generated program stands in)."""
+        candidates = self.mined_functions()
+        if not candidates:
+            return None
+        for _ in range(MINED_ROUNDS):
+            drafts = [draft(candidates, self.np_random, halts) for _ in range(MINED_BATCH)]
+            for program, (label, steps) in zip(drafts, self.screen(drafts), strict=True):
+                if label is halts:
+                    return dataclasses.replace(program, halts=halts,
+                                               estimated_steps=steps if halts else None)
+        return None
+
+    def screen(self, programs: list[Program]) -> list[tuple[bool | None, int]]:
+        """(label, steps) of each program, by a run under MARGIN times the step budget:
+        True when it ended without an exception within 1/MARGIN of the budget, False when it
+        was still running at MARGIN times it, None otherwise (an exception, near the
+        budget, or the wall-time net): such a program is not used."""
+        todo = list({(p.source, p.input): p for p in programs
+                     if (p.source, p.input) not in self._screened}.values())
+        if todo:
+            if len(self._screened) > SCREENED_CAP:
+                self._screened.clear()
+            results = self.run_programs(todo, MARGIN * self.step_budget)
+            for program, result in zip(todo, results, strict=True):
+                label = None
+                if result["status"] == "budget":
+                    label = False
+                elif result["status"] == "halted" and result["error"] is None:
+                    label = True if result["steps"] * MARGIN <= self.step_budget else None
+                self._screened[(program.source, program.input)] = (label, result["steps"])
+        return [self._screened[(p.source, p.input)] for p in programs]
 
     def _sandbox(self) -> Sandbox:
         """One long-lived box per env: each batch runs in a new process, and the programs
@@ -176,6 +262,10 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
         assert program is not None
         return {"program": program.source[:MAX_TEXT], "input": program.input[:MAX_TEXT],
                 "step_budget": np.int64(self.step_budget)}
+
+
+def _info(program: Program) -> dict[str, Any]:
+    return {"family": program.family, **({"origin": program.origin} if program.origin else {})}
 
 
 def _parse_action(action: Any) -> tuple[bool, str]:

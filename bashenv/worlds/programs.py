@@ -37,6 +37,7 @@ class Program:
     halts: bool  # the generator's label: halts within the budget it was made for
     family: str
     estimated_steps: int | None = None  # line events when it halts (a rough estimate)
+    origin: str = ""  # where a mined program's function came from, and its mutation
 
 
 Maker = Callable[[np.random.Generator, bool, int], "Program | None"]
@@ -161,10 +162,11 @@ FAMILIES: tuple[str, ...] = tuple(MAKERS)
 
 
 def generate(rng: np.random.Generator, budget: int, halting_share: float = 0.5,
-             families: Sequence[str] = FAMILIES) -> Program:
-    """One program: its label drawn first (halts with probability `halting_share`), then
-    a family, then a program of that family with that label."""
-    halts = bool(rng.random() < halting_share)
+             families: Sequence[str] = FAMILIES, halts: bool | None = None) -> Program:
+    """One program: its label drawn first (halts with probability `halting_share`, unless
+    `halts` is given), then a family, then a program of that family with that label."""
+    if halts is None:
+        halts = bool(rng.random() < halting_share)
     for _ in range(200):
         family = families[int(rng.integers(len(families)))]
         program = MAKERS[family](rng, halts, budget)
