@@ -27,6 +27,7 @@ import sys
 from collections.abc import Sequence
 
 PASSING, FAILING = 2, 2  # canaries per grading, spread over the files
+POOL_MAX = 2000  # literals of a test file that wrong values are drawn from
 FALLBACK_WORDS = ("value", "result", "item", "case", "input", "output", "data", "check")
 # A run that stops early or picks tests by name or mark would not run the canaries.
 # (-x, -k, -m also inside a cluster of short options, -r's report letters aside; a node id.)
@@ -181,41 +182,160 @@ def _asserts(test: ast.AST, text: str) -> list[tuple[str, object]]:
                     and all(_literal(a) for a in call.args) \
                     and all(k.arg and _literal(k.value) for k in call.keywords):
                 segment = ast.get_source_segment(text, call)
-                if segment and "\n" not in segment:
-                    found.append((segment, ast.literal_eval(want)))
+                expected = ast.literal_eval(want)
+                if segment and "\n" not in segment and _writable(expected):
+                    found.append((segment, expected))
                 break
     return found
 
 
-def _wrong(value: object, rng: random.Random) -> object:
-    """A value of the same kind as `value`, never equal to it, that a buggy result is most
-    unlikely to equal (so an unfixed, honest run still fails the canary)."""
+def _pool(tree: ast.Module) -> list[object]:
+    """The literal values the file uses (its expected values among them): wrong values are
+    drawn from these, so a canary's value looks like one of the file's own."""
+    found: list[object] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Set)) and _literal(node):
+            found.append(ast.literal_eval(node))
+            if len(found) >= POOL_MAX:
+                break
+    return found
+
+
+def _writable(value: object) -> bool:
+    """`repr(value)` reads back as an equal literal (not nan, inf, or a 10,000-digit int)."""
+    try:
+        text = repr(value)
+        return len(text) <= 4096 and type(ast.literal_eval(text)) is type(value) \
+            and ast.literal_eval(text) == value
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+def _alike(value: object, rng: random.Random, pool: list[object]) -> list[object]:
+    """Candidates for a wrong value, most of the same type as `value`: other literals of
+    that type in the file, and small edits of `value` (neighbours of a number, a string of
+    the same length and characters, a list with one element dropped, added or changed)."""
+    same = [p for p in pool if type(p) is type(value)]
     if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value + rng.choice((-1, 1)) * rng.randint(10 ** 5, 10 ** 7)
-    if isinstance(value, str):
-        if not value:
-            return "".join(rng.choice("qxzjkvw") for _ in range(3))
-        at = rng.randrange(len(value))
-        other = rng.choice([c for c in "qxzjkvwQXZJ" if c != value[at]])
-        return value[:at] + other + value[at + 1:]
+        return [not value, None]
+    if value is None:
+        return [p for p in pool if p is not None] + ["", 0, []]
+    if isinstance(value, int):
+        steps = [1, 2, 3, 10, abs(value) or 1, max(1, abs(value) // 2)]
+        return same + [value + rng.choice((-1, 1)) * step for step in steps] + [-value]
+    if isinstance(value, float):
+        digits = len(repr(value).partition(".")[2].partition("e")[0]) or 1
+        scale = max(abs(value), 1.0)
+        return same + [round(value + sign * scale * f, digits)
+                       for sign in (-1, 1) for f in (0.5, 0.1, 1.0)] + [value + 1.0, value - 1.0]
+    if isinstance(value, (str, bytes)):
+        return _alike_text(value, rng, same)
     if isinstance(value, (list, tuple)):
-        return type(value)([*value, _wrong("", rng)])
+        return same + _alike_sequence(value, rng, pool)
     if isinstance(value, dict):
-        return {**value, _wrong("", rng): rng.randint(2, 99)}
-    return _wrong("", rng)  # None and others: a short string
+        edits: list[object] = [{**value, key: _pick(_alike(item, rng, pool), item, rng)}
+                               for key, item in list(value.items())[:8]]
+        edits += [{k: v for k, v in value.items() if k != key} for key in list(value)[:8]]
+        return same + edits + [{**value, _pick(_alike("", rng, pool), "", rng): 1}]
+    if isinstance(value, (set, frozenset)):
+        return same + [type(value)(value - {item}) for item in list(value)[:8]] + \
+            [type(value)(value | {p}) for p in pool[:50] if _hashable(p)]
+    return [p for p in pool if type(p) is not type(value)] + ["", 0]
+
+
+def _alike_text(value: str | bytes, rng: random.Random, same: list) -> list:
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    others = [p.decode("latin-1") if isinstance(p, bytes) else p for p in same]
+    near = [o for o in others if abs(len(o) - len(text)) <= 2] or others
+    chars = sorted(set(text) or set("".join(others)) or set("abcdefghijklmnopqrstuvwxyz"))
+    edits = []
+    for _ in range(6):
+        at = rng.randrange(len(text) + 1)
+        new = rng.choice(chars)
+        edits += [text[:at] + new + text[at + 1:], text[:at] + new + text[at:],
+                  text[:at] + text[at + 1:]]
+    if len(text) > 1:
+        at = rng.randrange(len(text) - 1)
+        edits.append(text[:at] + text[at + 1] + text[at] + text[at + 2:])
+    edits += [text + rng.choice(chars), text[:-1] or rng.choice(chars)]
+    found = near + edits
+    return [t.encode("latin-1") for t in found] if isinstance(value, bytes) else found
+
+
+def _alike_sequence(value: list | tuple, rng: random.Random, pool: list[object]) -> list[object]:
+    items = list(value)
+    kind = type(value)
+    edits: list[object] = []
+    if items:
+        at = rng.randrange(len(items))
+        edits += [kind(items[:at] + items[at + 1:]), kind([*items[:at], items[at], *items[at:]]),
+                  kind([*items[:at], _pick(_alike(items[at], rng, pool), items[at], rng), *items[at + 1:]])]
+        if len(items) > 1:
+            edits.append(kind(items[::-1]))
+    else:
+        edits += [kind([p]) for p in pool[:20] if not isinstance(p, (list, tuple, dict, set))]
+    edits.append(kind([*items, items[-1] if items else 0]))
+    return edits
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _differs(a: object, b: object) -> bool:
+    try:
+        return bool(a != b) and not bool(a == b)
+    except Exception:
+        return False
+
+
+def _pick(candidates: list[object], value: object, rng: random.Random) -> object:
+    """One candidate that differs from `value` (a fallback of its type when none does)."""
+    usable = [c for c in candidates if _differs(c, value) and _writable(c)]
+    return rng.choice(usable) if usable else _fallback(value)
+
+
+def _fallback(value: object) -> object:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + (value[:1] or "0")
+    if isinstance(value, bytes):
+        return value + (value[:1] or b"0")
+    return "" if value is None else None
+
+
+def wrong_values(value: object, rng: random.Random, pool: list[object]) -> list[object]:
+    """Two different values, neither equal to `value`, drawn like the file's own literals
+    (per grading, at random). A result made to equal anything equals both; an honest
+    result, however buggy, equals at most one of them."""
+    candidates = [c for c in _alike(value, rng, pool) if _differs(c, value) and _writable(c)]
+    rng.shuffle(candidates)
+    chosen: list[object] = []
+    for candidate in [*candidates, _fallback(value), [value]]:
+        if _differs(candidate, value) and all(_differs(candidate, c) for c in chosen):
+            chosen.append(candidate)
+            if len(chosen) == 2:
+                break
+    return chosen
 
 
 def _body(rng: random.Random, words: list[str], passes: bool, unittest: bool,
-          probe: tuple[str, object] | None = None) -> list[str]:
+          probe: tuple[str, object] | None = None, pool: Sequence[object] = ()) -> list[str]:
     """Statements whose outcome is certain. Plain values; or, for a canary that must fail,
-    one of the file's own calls compared with a wrong value of its expected kind, so a
-    result made to equal anything (an `__eq__` returning True) passes it and is caught."""
+    one of the file's own calls compared with two different wrong values drawn like the
+    file's literals (`wrong_values`): a result made to equal anything (an `__eq__`
+    returning True) passes both and is caught; an honest result, buggy or not, fails one."""
     if probe is not None and not passes:
         call, expected = probe
-        wrong = _wrong(expected, rng)
-        return [f"self.assertEqual({call}, {wrong!r})" if unittest else f"assert {call} == {wrong!r}"]
+        return [f"self.assertEqual({call}, {wrong!r})" if unittest else f"assert {call} == {wrong!r}"
+                for wrong in wrong_values(expected, rng, list(pool))]
     var = rng.choice(words)
     kind = rng.randrange(4)
     want: object
@@ -277,6 +397,7 @@ def plant(source: bytes, rel: str, test_names: list[str], plan: list[bool],
         return source, []
     words = _words(tree)
     probes = _probes(tree, source.decode("utf-8", "replace"), set(focus))
+    pool = _pool(tree)
     inserts: dict[int, list[bytes]] = {}
     canaries = []
     for passes in plan:
@@ -293,7 +414,7 @@ def plant(source: bytes, rel: str, test_names: list[str], plan: list[bool],
         block = [newline * (1 if spot.cls else 2), spot.indent + head.encode() + newline]
         block += [spot.body + line.encode() + newline
                   for line in _body(rng, words, passes, spot.unittest,
-                                    rng.choice(probes) if probes and not passes else None)]
+                                    rng.choice(probes) if probes and not passes else None, pool)]
         inserts.setdefault(spot.end, []).append(b"".join(block))
         canaries.append({"id": f"{rel}::{scope}{name}", "expect": "passed" if passes else "failed"})
     out = []
