@@ -164,8 +164,10 @@ def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
         spec.notes.append(f"spec packages {packages!r} (the repository's own requirement "
                           "files, a conda environment) not installed; pip_packages and the "
                           "install step are")
-    elif packages:
-        spec.pip_packages += str(packages).split()
+    elif packages:  # conda packages in SWE-bench; here pip, the spec's pins winning
+        pinned = {_name(p) for p in spec.pip_packages}
+        spec.pip_packages = [*(p for p in str(packages).split() if _name(p) not in pinned),
+                             *spec.pip_packages]
     for cmd in _as_list(raw.get("pre_install")) + _as_list(raw.get("install")):
         if cmd.lstrip().startswith("conda "):
             spec.notes.append(f"conda step skipped: {cmd}")

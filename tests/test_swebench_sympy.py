@@ -1,0 +1,178 @@
+"""sympy's runner graded end to end: `tasks import` → `tasks validate` → `eval` of an instance
+built from sympy's PyPI source distribution, its tests run as SWE-bench runs them (SWE-bench
+4.1's own sympy 1.12 spec: `PYTHONWARNINGS=... bin/test -C --verbose FILE`, Python 3.9) and
+its log read by SWE-bench's sympy parser, on a log sympy's own test runner wrote.
+
+The instance is real code with a small real bug: in `sympy.utilities.misc.ordinal` the
+`abs()` is dropped, so negative numbers get the wrong suffix (-1 → '-1th'); the gold patch
+restores it, the test patch adds a test for more negative numbers.
+
+sympy's sdist ships its test runner (`sympy/testing/runtests.py`, reached as `sympy.test`)
+and its tests, but not the `bin/test` script of its repository, which is what SWE-bench
+calls. The repository snapshot built here therefore carries a small `bin/test` of our own
+(STAND_IN below, not sympy's file): it takes the flags SWE-bench passes (`-C`/`--no-cache`,
+`-v`/`--verbose`, paths) and hands them to sympy's own runner, as sympy's script does.
+The sdist (7 MB) and the repository built from it are cached under $BASHENV_CACHE/fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import rid
+from tests.test_swebench_e2e import _bashenv, _spec_source
+from tests.test_swebench_runners import _cache, _git
+
+SYMPY = "1.12"
+IID = "sympy__sympy-90001"
+F2P = ["test_ordinal", "test_ordinal_negative"]
+P2P = ["test_translate", "test_replace", "test_rawlines", "test_as_int"]
+BUG = ("k = abs(n) % 100", "k = n % 100")
+NEW_TEST = '''
+
+def test_ordinal_negative():
+    assert ordinal(-11) == '-11th'
+    assert ordinal(-21) == '-21st'
+    assert ordinal(-102) == '-102nd'
+'''
+STAND_IN = '''#!/usr/bin/env python3
+"""bashenv's stand-in for sympy's bin/test (the sdist lacks it): the flags SWE-bench passes,
+then sympy's own test runner."""
+import argparse
+import os
+import sys
+
+parser = argparse.ArgumentParser()
+parser.add_argument("-C", "--no-cache", action="store_true", help="SYMPY_USE_CACHE=no")
+parser.add_argument("-v", "--verbose", action="store_true")
+parser.add_argument("paths", nargs="*")
+args = parser.parse_args()
+if args.no_cache:
+    os.environ["SYMPY_USE_CACHE"] = "no"  # read when sympy is imported, so set first
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import sympy  # noqa: E402
+
+sys.exit(0 if sympy.test(*args.paths, verbose=args.verbose) else 1)
+'''
+
+
+def sympy_fixture() -> dict[str, str]:
+    """The repositories directory (holding sympy__sympy.git), base commit, gold patch and
+    test patch; built from the cached sdist on first use."""
+    folder = _cache()
+    done = folder / f"sympy-{SYMPY}-ordinal.json"
+    if done.is_file() and Path(json.loads(done.read_text())["repos"]).is_dir():
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    sdist = folder / f"sympy-{SYMPY}.tar.gz"
+    if not sdist.is_file():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+                        ":all:", f"sympy=={SYMPY}", "-d", str(folder)], check=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        with tarfile.open(sdist) as archive:
+            archive.extractall(tmp, filter="data")
+        work = Path(tmp) / f"sympy-{SYMPY}"
+        assert not (work / "bin/test").exists()  # else use sympy's own
+        (work / "bin/test").write_text(STAND_IN)
+        (work / "bin/test").chmod(0o755)
+        source = work / "sympy/utilities/misc.py"
+        code = source.read_text()
+        assert code.count(BUG[0]) == 1
+        source.write_text(code.replace(*BUG))
+        _git(work, "init", "-q")
+        _git(work, "add", "-A")
+        _git(work, "commit", "-q", "-m", f"sympy {SYMPY}, ordinal without abs()")
+        base = _git(work, "rev-parse", "HEAD").strip()
+        source.write_text(code)
+        gold = _git(work, "diff")
+        _git(work, "checkout", "-q", "--", "sympy/utilities/misc.py")
+        tests = work / "sympy/utilities/tests/test_misc.py"
+        tests.write_text(tests.read_text() + NEW_TEST)
+        test_patch = _git(work, "diff")
+        repos = folder / f"sympy-{SYMPY}-repos"
+        subprocess.run(["rm", "-rf", str(repos)], check=True)
+        _git(work, "clone", "-q", "--bare", str(work), str(repos / "sympy__sympy.git"))
+    fixture = {"repos": str(repos), "base": base, "gold": gold, "test_patch": test_patch}
+    done.write_text(json.dumps(fixture))
+    return fixture
+
+
+@pytest.fixture(scope="module")
+def sympy_tasks(tmp_path_factory):
+    fixture = sympy_fixture()
+    tmp = tmp_path_factory.mktemp("sympy")
+    env = _spec_source()  # SWE-bench's own spec table, untouched
+    instance = {
+        "repo": "sympy/sympy", "instance_id": IID, "base_commit": fixture["base"],
+        "environment_setup_commit": fixture["base"], "version": SYMPY,
+        "problem_statement": "ordinal(-1) gives '-1th'; negative numbers get the suffix of "
+                             "100 - |n|.",
+        "hints_text": "", "patch": fixture["gold"], "test_patch": fixture["test_patch"],
+        "FAIL_TO_PASS": json.dumps(F2P), "PASS_TO_PASS": json.dumps(P2P),
+        "created_at": "2023-05-10T00:00:00Z",
+    }
+    (tmp / "instances.json").write_text(json.dumps([instance]))
+    done = _bashenv("tasks", "import", str(tmp / "instances.json"), "--repos", fixture["repos"],
+                    "-o", str(tmp / "tasks"), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return tmp, env, fixture
+
+
+def test_sympy_task_is_imported_as_swebench_runs_it(sympy_tasks):
+    import yaml
+
+    tmp, _, _ = sympy_tasks
+    task = yaml.safe_load((tmp / "tasks" / IID / "task.yaml").read_text())
+    assert task["tests"]["runner"] == "swebench:sympy/sympy"
+    # SWE-bench's test command (cache off, warnings filtered) on the test patch's file.
+    assert task["tests"]["command"] == (
+        "PYTHONWARNINGS='ignore::UserWarning,ignore::SyntaxWarning' bin/test -C --verbose "
+        "sympy/utilities/tests/test_misc.py")
+    assert task["environment"]["python_packages"][1:] == ["flake8", "mpmath==1.3.0",
+                                                       "flake8-comprehensions"]
+    assert task["metadata"]["python"] == "3.9" == task["metadata"]["python_spec"]
+
+
+def test_sympy_gold_resolves_no_change_and_a_wrong_fix_do_not(sympy_tasks):
+    tmp, env, fixture = sympy_tasks
+    validated = _bashenv("tasks", "validate", str(tmp / "tasks"), "--run-id", rid("swe-sympy"),
+                         "--report", str(tmp / "validate.json"), env=env)
+    result = json.loads((tmp / "validate.json").read_text())
+    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-4000:]
+    assert result["summary"]["behaves"] == [IID]
+    assert result["tasks"][0]["before_gold"] == "unresolved"
+    assert result["tasks"][0]["with_gold"] == "resolved"
+
+    # abs(n) % 10 fixes -21 but breaks 11-13 (and -11): test_ordinal and the new test fail.
+    wrong = fixture["gold"].replace("+    k = abs(n) % 100", "+    k = abs(n) % 10")
+    assert wrong != fixture["gold"]
+    reports = {}
+    for model, patch in (("gold", fixture["gold"]), ("wrong", wrong)):
+        (tmp / "preds.jsonl").write_text(json.dumps(
+            {"instance_id": IID, "model_name_or_path": model, "model_patch": patch}) + "\n")
+        run = tmp / model
+        done = _bashenv("eval", str(tmp / "preds.jsonl"), "--tasks", str(tmp / "tasks"), "-o",
+                        str(run), "--run-id", rid("swe-sympy"), env=env)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        verdict = json.loads((run / IID / "verdict.json").read_text())
+        log = (run / IID / "test_output.txt").read_text()
+        assert verdict["apply_method"] == "git apply" and verdict["grader_plugin"] is False
+        assert "tests finished:" in log and "cache:              no" in log  # sympy's runner, -C
+        reports[model] = (json.loads((run / "report.json").read_text()), verdict, log)
+    gold_report, gold_verdict, gold_log = reports["gold"]
+    assert gold_report["resolved_ids"] == [IID]
+    assert set(gold_verdict["fail_to_pass"].values()) == {"passed"}
+    assert set(gold_verdict["pass_to_pass"].values()) == {"passed"}
+    assert "test_ordinal_negative ok" in gold_log
+    wrong_report, wrong_verdict, wrong_log = reports["wrong"]
+    assert wrong_report["unresolved_ids"] == [IID]
+    assert wrong_verdict["fail_to_pass"] == {name: "failed" for name in F2P}
+    assert set(wrong_verdict["pass_to_pass"].values()) == {"passed"}
+    assert "test_misc.py:test_ordinal_negative" in wrong_log  # the failure's own header
