@@ -36,6 +36,7 @@ from bashenv.sandbox.lifecycle import (
 from bashenv.sandbox.lifecycle import flush_removals as flush_removals
 from bashenv.sandbox.output import CappedBuffer, ExecFrames
 from bashenv.sandbox.spec import AGENT_UID, AGENT_USER, ExecResult, SandboxSpec
+from bashenv.sandbox.tools import ensure_volume, forget_volume
 
 log = logging.getLogger("bashenv.sandbox")
 EXEC_OUTPUT_CAP = 1 << 20  # bytes of an exec's output kept (head + tail)
@@ -50,6 +51,8 @@ class Container:
         self.spec = spec
         labels = {**owner_labels(spec.run_id), **spec.labels}
         self._since = time.time()
+        if spec.tools is not None:
+            ensure_volume(spec.tools, spec.image, spec.run_id)  # once per process
         try:
             self._container: DockerContainer = client().containers.create(
                 spec.image,
@@ -85,6 +88,8 @@ class Container:
             self._container.start()
         except ENGINE_ERRORS as exc:
             self.remove()
+            if spec.tools is not None:  # its volume may be gone (tools.MISSING): made anew next time
+                forget_volume(spec.tools)
             raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
         if spec.seed:
             seeded = self.exec(["cp", "-a", f"{spec.seed}/.", f"{spec.workdir}/"],
@@ -371,10 +376,12 @@ def _tmpfs_volume(target: str, size_mb: int, uid: int, run_id: str) -> docker.ty
 
 
 def _disk_options(spec: SandboxSpec) -> dict[str, Any]:
-    """A read-only root filesystem whose writable places are all size-bounded."""
+    """A read-only root filesystem whose writable places are all size-bounded (and the
+    shared tools volume, read-only, whatever the root)."""
+    tools = [spec.tools.mount()] if spec.tools is not None else []
     if spec.disk_mb is None:
-        return {}
-    mounts = [_tmpfs_volume(spec.workdir, spec.disk_mb, AGENT_UID, spec.run_id)]
+        return {"mounts": tools} if tools else {}
+    mounts = [_tmpfs_volume(spec.workdir, spec.disk_mb, AGENT_UID, spec.run_id), *tools]
     if spec.scratch:
         mounts.append(_tmpfs_volume(spec.scratch, max(64, spec.disk_mb // 4), 0, spec.run_id))
     small = f"size={max(16, spec.disk_mb // 4)}m"

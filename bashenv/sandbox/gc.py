@@ -14,7 +14,12 @@ containers. By default it removes only what it can prove abandoned:
   removes it when that fails; so its owner died in between (or is stopped, and its start
   will fail with an error);
 - volumes with the bashenv label that no container uses: each is an anonymous volume made
-  for one container, never attached again.
+  for one container, never attached again;
+- never the shared tools volumes (`bashenv.tools`, tools.py): one per bashenv version and
+  engine, a few KB, mounted by every agent box of every process using that version, so
+  "unused right now" does not prove "abandoned". `everything` removes the unused ones
+  (a process that still counts on one then fails its next box start, loudly, and the
+  following start makes the volume again).
 
 Containers without a switch (made by older versions of bashenv) have no provable owner
 state and are kept. `everything=True` (`--all`) removes every container in scope, live
@@ -32,6 +37,7 @@ import docker.errors
 
 from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.sandbox.lifecycle import DEADMAN_LABEL, OWNER_LABEL
+from bashenv.sandbox.tools import TOOLS_LABEL
 
 CREATED_GRACE = 600.0  # seconds; well beyond two API calls at the client's 120 s timeout
 
@@ -108,6 +114,8 @@ def collect_garbage(*, everything: bool = False, run_id: str | None = None,
         garbage.containers.append(replace(found, reason=reason))
     if owner is None:
         garbage.volumes = _unused_volumes(label, dry_run)
+    if everything and owner is None and run_id is None:
+        garbage.volumes += _unused_tool_volumes(dry_run)
     return garbage
 
 
@@ -130,3 +138,22 @@ def _unused_volumes(label: str, dry_run: bool) -> list[str]:
             return [volume["Name"] for volume in found]
         return list(api.prune_volumes(filters={"label": label}).get("VolumesDeleted") or [])
     return []
+
+
+def _unused_tool_volumes(dry_run: bool) -> list[str]:
+    """Names of tools volumes no container uses (removed unless `dry_run`). Named volumes,
+    so removed one by one (newer engines' prune leaves named volumes alone)."""
+    api = client().api
+    try:
+        found = api.volumes(filters={"label": TOOLS_LABEL, "dangling": True}).get("Volumes") or []
+    except ENGINE_ERRORS:
+        return []
+    removed = []
+    for volume in found:
+        try:
+            if not dry_run:
+                api.remove_volume(volume["Name"])
+        except ENGINE_ERRORS:
+            continue  # taken into use meanwhile, or removed by someone else
+        removed.append(volume["Name"])
+    return removed

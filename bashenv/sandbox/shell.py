@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import select
+import shlex
 import signal
 import time
 from collections.abc import Generator
@@ -131,9 +132,12 @@ class BashSession:
         env = {"TERM": "dumb", "PS1": "", "PS2": "", "PROMPT_COMMAND": marker,
                "HISTFILE": "/dev/null", "PYTHONUNBUFFERED": "1", **self._env}
         # stderr joins stdout before bash starts: its start-up complaints about job control
-        # then come before the first marker, in order, and are dropped.
+        # then come before the first marker, in order, and are dropped. The box's tools
+        # (spec.tools, mounted read-only) come first on PATH.
+        tools = self.box.spec.tools
+        path = f'PATH={shlex.quote(tools.path)}:"$PATH"; export PATH; ' if tools else ""
         self._stream = self.box.open_stream(
-            ["sh", "-c", "exec bash --noediting --norc --noprofile -i 2>&1"],
+            ["sh", "-c", f"{path}exec bash --noediting --norc --noprofile -i 2>&1"],
             user=self.user, workdir=self.box.spec.workdir, environment=env)
         self._fd = self._stream.fileno()
         self._child = fdspawn(self._fd, timeout=None)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bashenv.sandbox.tools import ToolSet
 
 # BASHENV_RUN_ID names a job (a CI run, a training job) across its processes.
 PROCESS_RUN_ID = os.environ.get("BASHENV_RUN_ID") or f"run-{uuid.uuid4().hex[:10]}"
@@ -31,12 +35,14 @@ class SandboxSpec:
     disk_mb: int | None = None  # writable space of workdir (tmpfs); None: writable rootfs
     seed: str | None = None  # a directory in the image copied into workdir at start
     scratch: str | None = None  # a host-reachable writable directory (for put/get_files)
+    tools: ToolSet | None = None  # mounted read-only at tools.path, first on the shell's PATH
 
     def key(self) -> tuple[object, ...]:
         """A hashable identity: specs with equal keys make interchangeable sandboxes."""
         return (self.image, self.workdir, self.memory, self.cpus, self.pids, self.network,
                 self.runtime, self.run_id, tuple(sorted(self.labels.items())), self.cap_add,
-                self.user, self.file_size_mb, self.disk_mb, self.seed, self.scratch)
+                self.user, self.file_size_mb, self.disk_mb, self.seed, self.scratch,
+                self.tools.digest if self.tools else None)
 
 
 @dataclass(frozen=True)

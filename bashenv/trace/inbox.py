@@ -1,15 +1,15 @@
 """The `trace` command inside agents' boxes: the tracer's text form, for a bash-first agent.
 
-Installed when the box starts (no image recipe changes): the tracer and a small wrapper
-go into a root-owned directory on a volume the host can write, and the shell's PATH
-gets it in front. It runs only what the box already holds, as the agent's user, under
-the box's limits; the hidden tests never enter the agent's box.
+No image recipe changes and no step per box: the tracer and a small wrapper are a
+`ToolSet`, kept once per engine in a shared volume that every agent box mounts read-only
+at TOOLS_DIR, first on its shell's PATH (bashenv/sandbox/tools.py). It runs only what the
+box already holds, as the agent's user, under the box's limits; the agent can neither
+change nor remove it, and the hidden tests never enter the agent's box.
 """
 
 from __future__ import annotations
 
-from bashenv.sandbox import Sandbox
-from bashenv.sandbox.shell import BashSession
+from bashenv.sandbox.tools import ToolSet
 from bashenv.trace.run import TRACER_SOURCE
 
 TOOLS_DIR = "/opt/bashenv/tools"
@@ -21,13 +21,5 @@ exec python3 -s {TOOLS_DIR}/bashenv_tracer.py --format text --max-events 1000 \\
     --max-seconds 10 "$@"
 """.encode()
 
-
-def install_trace_command(box: Sandbox, shell: BashSession | None = None) -> None:
-    """Put `trace` into `box` (whose spec has scratch=TOOLS_DIR when its root filesystem
-    is read-only) and, given its shell, put it on the shell's PATH."""
-    writable_root = TOOLS_DIR if box.spec.disk_mb and box.spec.scratch == TOOLS_DIR else "/"
-    box.put_files({f"{TOOLS_DIR}/trace": TRACE_WRAPPER,
-                   f"{TOOLS_DIR}/bashenv_tracer.py": TRACER_SOURCE},
-                  root=writable_root, mode=0o755)
-    if shell is not None:
-        shell.run(f"export PATH={TOOLS_DIR}:$PATH", timeout=10)
+# What an agent's box spec carries (SandboxSpec.tools).
+AGENT_TOOLS = ToolSet(TOOLS_DIR, (("trace", TRACE_WRAPPER), ("bashenv_tracer.py", TRACER_SOURCE)))
