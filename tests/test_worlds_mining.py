@@ -18,6 +18,8 @@ from bashenv.worlds.halt_runner import run
 from bashenv.worlds.mining import files_at_commit, mine, source_files
 from bashenv.worlds.mutations import draft, mutate, mutation_sites
 
+from .conftest import TASKS_DIR
+
 USES_ENGINE = False
 
 MODULE = '''\
@@ -131,6 +133,7 @@ def test_self_contained_functions_with_loops_are_mined_at_a_commit(repo):
     assert found["chunks"].generator and not countdown.generator
     assert "countdown" not in _by_name(mine(files_at_commit(root, second)))
     assert set(_by_name(mine(source_files(root)))) == set(found) - {"countdown"} | {"_unused"}
+    assert set(_by_name(mine(source_files((root, first))))) == set(found)
 
 
 def test_the_same_blob_is_read_once_across_commits(repo):
@@ -214,6 +217,7 @@ def test_drafts_are_reproducible_runnable_programs(repo):
     one = [draft(found, np.random.default_rng(s), bool(s % 2)) for s in range(40)]
     assert one == [draft(found, np.random.default_rng(s), bool(s % 2)) for s in range(40)]
     assert all(p.family == "mined" and p.origin.startswith("t@1:pkg/loops.py::") for p in one)
+    assert all(p.mutation and p.mutation not in p.source + p.input for p in one)
     statuses = set()
     for program in one:
         args, kwargs = ast.literal_eval(program.input)
@@ -231,3 +235,16 @@ def test_mining_needs_no_engine_and_plain_directories_work(tmp_path):
     assert [m.name for m in env.mined_functions()] == ["up"]
     assert env.mined_share == 0.5 and HaltEnv().mined_share == 0.0
     assert env.sandbox is None
+
+
+def test_tasks_without_loops_fall_back_to_generated_programs():
+    """The bundled tasks' repositories have no loops: nothing is mined (read through the
+    task's own repository source), and every episode is a generated one, still balanced."""
+    env = HaltEnv(tasks=TASKS_DIR, mined_share=1.0)
+    assert len(env.tasks) >= 3 and env.mined_functions() == []
+    families, labels = [], []
+    for seed in range(40):
+        families.append(env.reset(seed=seed)[1]["family"])
+        labels.append(env.program.halts)
+    assert "mined" not in families and env.sandbox is None
+    assert 10 <= sum(labels) <= 30  # halting_share 0.5

@@ -134,6 +134,8 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
         halts, output = _parse_action(action)  # a malformed action keeps the episode
         program, self.program = self.program, None  # one decision per episode
         info = _info(program)
+        if program.mutation:
+            info["mutation"] = program.mutation
         try:
             truth = self.run_programs([program])[0]
         except SandboxError as exc:

@@ -17,6 +17,7 @@ import copy
 import os
 import symtable
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,9 @@ def mine(files: Iterable[tuple[str, str]], origin: str = "") -> list[Mined]:
     found: dict[str, Mined] = {}
     for path, text in files:
         try:
-            tree = ast.parse(text, filename=path)
+            with warnings.catch_warnings():  # old code's invalid escapes are not ours to report
+                warnings.simplefilter("ignore")
+                tree = ast.parse(text, filename=path)
         except PARSE_ERRORS:
             continue  # syntax this Python does not read (or Python 2): not minable here
         for node, qualname in _functions(tree):

@@ -221,6 +221,5 @@ def draft(candidates: list[Mined], rng: np.random.Generator, aim_to_halt: bool) 
     call = f"{name}(*args, **kwargs)"
     source = (f"import ast\n\n\n{mutant.source}\n\nargs, kwargs = ast.literal_eval(input())\n"
               f"print(repr({f'list({call})' if mined.generator else call}))\n")
-    origin = f"{mined.origin}:{mined.path}::{mined.name} ({mutant.mutation})"
     return Program(source, f"{(args, kwargs)!r}\n", mutant.aims_to_halt, "mined",
-                   origin=origin)
+                   origin=f"{mined.origin}:{mined.path}::{mined.name}", mutation=mutant.mutation)

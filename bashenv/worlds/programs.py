@@ -37,7 +37,8 @@ class Program:
     halts: bool  # the generator's label: halts within the budget it was made for
     family: str
     estimated_steps: int | None = None  # line events when it halts (a rough estimate)
-    origin: str = ""  # where a mined program's function came from, and its mutation
+    origin: str = ""  # where a mined program's function came from (task@commit:path::name)
+    mutation: str = ""  # what was changed in it (shown after the decision: it hints)
 
 
 Maker = Callable[[np.random.Generator, bool, int], "Program | None"]
