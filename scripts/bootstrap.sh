@@ -70,7 +70,7 @@ command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 command -v runsc >/dev/null 2>&1 || need_apt+=(runsc)  # gVisor, an optional stronger sandbox
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # headless browser: the report's test
-command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)  # tests/test_ray_registry.py
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)  # tests/test_ray.py (registry scenario)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]}"
     apt-get update -qq

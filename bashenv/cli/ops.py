@@ -18,12 +18,24 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     quick: bool = typer.Option(False, help="Fewer samples (about a minute)."),
     run_id: str | None = RUN_ID_OPT,
+    ray: bool = typer.Option(False, "--ray", help="Also episodes/min on 1 and 2 simulated Ray "
+                             "nodes (a local cluster; root, bashenv[ray]; a few minutes)."),
+    local: bool = typer.Option(True, "--local/--no-local", help="The one-machine figures "
+                               "(--no-local with --ray: the Ray figures alone)."),
 ) -> None:
     """Measure step, reset, grading, concurrency, memory and rebuild figures beside peers."""
     from bashenv.bench import GOALS, run_bench
 
-    figures = run_bench(tasks_at(path), quick=quick, progress=lambda m: console.print(f"[dim]{m}"),
-                        run_id=run_id)
+    def progress(message: str) -> None:
+        console.print(f"[dim]{message}")
+
+    figures: dict[str, float] = {}
+    if local:
+        figures.update(run_bench(tasks_at(path), quick=quick, progress=progress, run_id=run_id))
+    if ray:  # the cluster room measures it; bench and cluster never import each other
+        from bashenv.cluster.bench import figures as ray_figures
+
+        figures.update(ray_figures(quick=quick, run_id=run_id, progress=progress))
     if as_json:
         print(json.dumps(figures))
         return

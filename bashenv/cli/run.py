@@ -166,6 +166,10 @@ def eval_predictions(
                                        help="Run directory (default evaluation/<predictions>)."),
     workers: int = typer.Option(2, min=1, help="Gradings at once."),
     run_id: str | None = RUN_ID_OPT,
+    ray: str | None = typer.Option(None, "--ray", help="Grade on a Ray cluster: auto or "
+                                   "HEAD:PORT (the nodes' slots replace --workers)."),
+    registry: str | None = typer.Option(None, help="With --ray: HOST:PORT of a Docker "
+                                        "registry the nodes pull images from and push to."),
 ) -> None:
     """Grade predictions with no agent; write SWE-bench's report.json and per-instance
     patch.diff, report.json and test_output.txt. Cached: a re-run grades nothing again."""
@@ -173,4 +177,10 @@ def eval_predictions(
 
     sigterm_as_interrupt()
     run_id = run_id_or_default(run_id)
+    if registry and ray is None:
+        raise typer.BadParameter("--registry needs --ray", param_hint="--registry")
+    if ray is not None:
+        from bashenv.cli.cluster import eval_on_ray
+
+        raise typer.Exit(eval_on_ray(predictions, tasks, output, ray, registry, run_id))
     raise typer.Exit(run_eval(predictions, tasks, output, workers, run_id, console))

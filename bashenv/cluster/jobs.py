@@ -70,7 +70,7 @@ def _store_files(record: dict[str, Any], files: dict[str, bytes], run_dir: Path,
             record[key] = os.path.relpath(run_dir / "trajectories" / record[key], results.parent)
 
 
-class _Placement:
+class Placement:
     """Free slots per healthy node; the driver's view, refreshed when a node is lost."""
 
     def __init__(self, nodes: list[Node]) -> None:
@@ -85,7 +85,7 @@ class _Placement:
         self.free.pop(node, None)
 
 
-def _node_alive(ray: Any, node: str) -> bool:
+def node_alive(ray: Any, node: str) -> bool:
     return any(n["NodeID"] == node and n.get("Alive") for n in ray.nodes())
 
 
@@ -122,7 +122,7 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
     for seen in nodes:
         if not seen.ok:
             say(f"node {seen.id[:12]} ({seen.host}) excluded: {seen.reason}")
-    placement = _Placement(nodes)
+    placement = Placement(nodes)
     if todo and not placement.free:
         raise BashenvError(f"no node of the Ray cluster at {address!r} can run sandboxes "
                            f"({len(nodes)} node(s) seen; reasons above)")
@@ -160,7 +160,7 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
                               "error": str(exc).splitlines()[-1]}
                 except RayError as exc:  # the node or its worker died: nothing was recorded
                     if isinstance(exc, NodeDiedError | TaskUnschedulableError) or \
-                            not _node_alive(ray, node):
+                            not node_alive(ray, node):
                         placement.drop(node)
                         say(f"node {node[:12]} ({placement.hosts.get(node, '?')}) lost; "
                             f"its episodes go to other nodes")
