@@ -35,7 +35,7 @@ from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.sandbox.spec import SandboxSpec
 from bashenv.task import SUBMIT, Task, load_tasks
-from bashenv.trace.inbox import AGENT_TOOLS
+from bashenv.trace.inbox import TOOLS_DIR, install_trace_command
 
 MAX_ACTION_CHARS = 1_000_000
 MAX_TEXT_CHARS = 2_000_000
@@ -305,27 +305,34 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         """A box with a shell for a fork: warm (seeded, wiped by the copy) or started now
         without the seed (the copy fills it)."""
         spec = self._agent_spec()
-        if self.pool is not None:
-            return self.pool.acquire_with_shell(spec)
+        if self.pool is not None:  # warm boxes already hold `trace` (the pool's prepare step)
+            return self.pool.acquire_with_shell(spec, install_trace_command)
         box = self.backend.start(replace(spec, seed=None))
         try:
-            return box, BashSession(box)
+            shell = BashSession(box)
         except BashenvError:
             box.remove()
             raise
+        try:
+            install_trace_command(box, shell)  # its PATH entry comes back with the state
+        except BashenvError:
+            _discard(box, shell)
+            raise
+        return box, shell
 
     def _agent_spec(self) -> SandboxSpec:
         return spec_for_task(self.task, self._image().tag, "agent", self.run_id,
-                             runtime=self.runtime, tools=AGENT_TOOLS)  # `trace`, read-only
+                             runtime=self.runtime, scratch=TOOLS_DIR)  # for `trace`
 
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
             spec = self._agent_spec()
-            if self.pool is not None:
-                self._box, self._shell = self.pool.acquire_with_shell(spec)
+            if self.pool is not None:  # `trace` put in ahead, while the box waited warm
+                self._box, self._shell = self.pool.acquire_with_shell(spec, install_trace_command)
             else:
                 self._box = self.backend.start(spec)
                 self._shell = BashSession(self._box)
+                install_trace_command(self._box, self._shell)
             self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()
         shell: BashSession = self._shell
@@ -336,8 +343,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         self._done = True
         verdict: Verdict | None = None
         if terminated or self.grade_on_truncation:
-            info["model_patch"] = self._agent_diff()
-            verdict = self._grade()
+            verdict, info["model_patch"] = self._grade()
             info["verdict"] = verdict.to_dict()
             image = self._images.get(self.task.id)
             info["image_tag"] = image.tag if image else None
@@ -346,38 +352,14 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         reward = verdict.reward if verdict else 0.0
         return obs, reward, terminated, not terminated, info
 
-    def _agent_diff(self) -> str:
-        """The agent's change against the base commit (SWE-bench's model_patch), for results
-        and predictions only: grading reads the tree itself and never trusts the agent's git."""
-        if self._box is None:
-            return ""
-        # A throwaway index, new files only marked (add -N): the agent's index stays as it
-        # was and no file contents are copied into .git (the grader counts .git's size).
-        base = self._image().base_sha
-        git = "git -c safe.directory='*' -c core.fsmonitor=false -c core.hooksPath=/dev/null"
-        # The agent's git settings (global or in .git/config) must not shape the patch that
-        # other harnesses apply: prefixes, renames and relative paths are fixed here.
-        script = (f"export GIT_INDEX_FILE=$(mktemp) GIT_CONFIG_GLOBAL=/dev/null "
-                  f"GIT_CONFIG_NOSYSTEM=1 && d=$(mktemp) && {git} read-tree {base} && "
-                  f"{git} add -A -N >/dev/null 2>&1 && {git} diff --binary --no-color "
-                  f"--no-ext-diff --no-textconv --no-renames --no-relative --src-prefix=a/ "
-                  f"--dst-prefix=b/ {base} >$d 2>/dev/null && wc -c <$d && cat $d; "
-                  f"rc=$?; rm -f \"$GIT_INDEX_FILE\" $d; exit $rc")
-        try:
-            ran = self._box.exec(["bash", "-c", script], user=self.task.sandbox.user,
-                                 workdir=self.task.workdir, timeout=30)
-        except SandboxError:
-            return ""
-        size, _, diff = ran.output.partition(b"\n")
-        if ran.exit_code != 0 or not size.strip().isdigit() or int(size) != len(diff):
-            return ""  # no diff, or one too long to come back whole: none rather than a cut one
-        return diff.decode("utf-8", errors="replace")[:MAX_TEXT_CHARS]
-
-    def _grade(self) -> Verdict:
+    def _grade(self) -> tuple[Verdict, str]:
+        """The verdict, and the agent's change as a diff against the base commit (SWE-bench's
+        model_patch, for results and predictions): the grader makes it from the tree it
+        grades, with its own git (the agent's git settings and `.git` are never used)."""
         try:
             rewarder = self._rewarder()
             if self._box is None:
-                return rewarder.grade(b"")
+                return rewarder.grade(b""), ""
             # Stop everything the agent left running (daemons, a fork bomb: by cgroup, never
             # by name), then freeze the box, so that nothing it left (a process the sweep
             # cannot see, e.g. under gVisor) changes the tree while it is read from the host
@@ -388,11 +370,12 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
             except SandboxError:
                 if not swept:  # nothing stopped what the agent left: no reading a moving tree
                     raise
-            return rewarder.grade_workdir(self._box)
+            verdict, patch = rewarder.grade_workdir_with_patch(self._box)
+            return verdict, patch[:MAX_TEXT_CHARS]
         except (SandboxError, DockerUnavailable) as exc:
-            return Verdict(self.task.id, "error", error=str(exc), infra=True)
+            return Verdict(self.task.id, "error", error=str(exc), infra=True), ""
         except BashenvError as exc:
-            return Verdict(self.task.id, "error", error=str(exc))
+            return Verdict(self.task.id, "error", error=str(exc)), ""
 
     def _close_sandbox(self) -> None:
         if self._shell is not None:

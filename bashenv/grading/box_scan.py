@@ -15,6 +15,8 @@ prepare (after the agent's change is in the workdir, before the hidden tests):
      environment installs (they are loaded with -p: entry-point autoload is off);
   5. notes what in the change's non-test code reaches into the test machinery (canary.py);
   writes <grade>/private/prepared.json (root only) and <grade>/py/pargs.
+  Before step 2, for an agent's tree, the change as a git diff against the base commit
+  (SWE-bench's model_patch, for results only) goes to <grade>/private/model.patch.
 
 then writes the hidden tests (the job's shell commands) and plants canary tests in the test
   files the run executes (canary.py), their ids in <grade>/private/canaries.json.
@@ -28,6 +30,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import canary
@@ -40,6 +43,10 @@ ALWAYS_PROTECTED = {"pytest", "_pytest", "pluggy", "py", "_bashenv_grader"}
 SCAN_MAX = 2 << 20  # bytes of a changed file read for the suspicious flag
 LIST_CAP = 500  # paths per audit list (the verdict keeps as many: verdict.LIST_LIMIT)
 PLUGIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+PATCH_CAP = 1 << 20  # a model_patch over this is left out (none rather than a cut one)
+PATHSPEC_MAX = 2000  # changed paths named to git (more: git looks at the whole tree)
+DIFF = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
+        "--no-relative", "--src-prefix=a/", "--dst-prefix=b/"]
 PROBE = r"""
 import json, os, sys
 work = os.path.realpath(sys.argv[1])
@@ -190,6 +197,8 @@ def probe(job):
 def prepare(job):
     work, seed = os.fsencode(job["workdir"]), os.fsencode(job["seed"])
     changed = changed_paths(work, seed)
+    if job.get("model_patch"):
+        write_model_patch(job, changed)
     around = set(changed)  # changed paths and every directory above them
     for rel in changed:
         parts = rel.split(b"/")
@@ -238,6 +247,59 @@ def prepare(job):
         "changed": _listed(changed), "touched": _listed(touched),
         "reverted": _listed(sorted(reverted)), "bytecode": _listed(sorted(bytecode)),
         "probe": None if job.get("probe") else found})
+
+
+def write_model_patch(job, changed):
+    """The change, as the agent left it, as a git diff against the base commit, by the
+    grader's git: the seed's `.git` (the agent's is never read), no user or system config,
+    fixed prefixes, no renames, no diff drivers; only the changed paths are looked at (a
+    fresh index knows no file's stat, so git would otherwise hash the whole tree)."""
+    work = job["workdir"]
+    private = os.path.join(job["grade_dir"], "private")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", "LANG": "C",
+           "GIT_DIR": os.path.join(work, ".git"), "GIT_WORK_TREE": work,
+           "GIT_INDEX_FILE": os.path.join(private, "model.index"), "GIT_CONFIG_GLOBAL": "/dev/null",
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_LITERAL_PATHSPECS": "1"}
+    git = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+           "-c", "core.attributesFile=/dev/null"]
+    paths = [b"--", *changed] if len(changed) <= PATHSPEC_MAX else []
+
+    def run(*args):
+        return subprocess.run([*git, *args], cwd=work, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=60).returncode
+    patch = b""
+    try:
+        if changed and run("read-tree", job["base"]) == 0:
+            # New files are marked (intent to add) so that the diff shows them; git refuses a
+            # path below a symlink or an ignored one: then it is asked about the whole tree.
+            if run("add", "-A", "-N", *paths) != 0 and paths:
+                run("add", "-A", "-N")
+            patch = _capped_output([*git, *DIFF, job["base"], *paths], work, env)
+    except (OSError, subprocess.SubprocessError):
+        patch = None
+    if patch is not None:
+        with open(os.path.join(private, "model.patch"), "wb") as handle:
+            handle.write(patch)
+    if os.path.exists(env["GIT_INDEX_FILE"]):
+        os.unlink(env["GIT_INDEX_FILE"])
+
+
+def _capped_output(cmd, cwd, env):
+    """`cmd`'s stdout when it ends well within PATCH_CAP bytes and 60 s, else None."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    timer = threading.Timer(60, proc.kill)
+    timer.start()
+    try:
+        data = proc.stdout.read(PATCH_CAP + 1)
+        if len(data) > PATCH_CAP:
+            proc.kill()
+        proc.stdout.close()
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    return data if code == 0 and len(data) <= PATCH_CAP else None
 
 
 def _under(rel, dirs):

@@ -24,7 +24,7 @@ from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading.apply import applied_with, apply_snippet
 from bashenv.grading.canary import canary_reason, check
 from bashenv.grading.diff import changed_paths
-from bashenv.grading.parsers import PARSERS, _pytest_key
+from bashenv.grading.parsers import PARSERS, _pytest_key, hardened
 from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR, TaskImage
@@ -121,7 +121,8 @@ class Rewarder:
         self.image = image
         self.pool = pool
         self.backend = get_backend(backend) if pool is None else pool.backend
-        self.parser = PARSERS[task.tests.runner]
+        # A pytest -rA log parser (SWE-bench's) gets the hardened run too: plugin, canaries.
+        self.parser = hardened(PARSERS[task.tests.runner], task.tests.command)
         # The grader runs as root (tests as the agent user), with a network never, and an
         # empty workdir: the script fills it from the seed or from the agent's tree.
         spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
@@ -145,23 +146,31 @@ class Rewarder:
 
     def grade_with_report(self, diff: bytes | str) -> tuple[Verdict, bytes | None]:
         patch = diff.encode("utf-8", "surrogateescape") if isinstance(diff, str) else diff
-        return self._guarded(lambda: self._grade(patch=patch))
+        verdict, report, _ = self._guarded(lambda: self._grade(patch=patch))
+        return verdict, report
 
     def grade_workdir(self, box: Sandbox) -> Verdict:
         """Grade what an agent left in `box`'s workdir (its git is neither used nor trusted)."""
-        def run() -> tuple[Verdict, bytes | None]:
+        return self.grade_workdir_with_patch(box)[0]
+
+    def grade_workdir_with_patch(self, box: Sandbox) -> tuple[Verdict, str]:
+        """`grade_workdir`, and the change as a diff against the base commit (SWE-bench's
+        model_patch: "" when there is none, or it is over 1 MiB), made by the grader's git in
+        the grading container from the tree as read, before anything in it is reverted."""
+        def run() -> tuple[Verdict, bytes | None, bytes | None]:
             tree = read_tree(box, self.tree_cap_mb)
             try:
                 return self._grade(tree=tree)
             finally:
                 tree.close()
-        return self._guarded(run)[0]
+        verdict, _, patch = self._guarded(run)
+        return verdict, (patch or b"").decode("utf-8", errors="replace")
 
-    def _guarded(self, run: Any) -> tuple[Verdict, bytes | None]:
+    def _guarded(self, run: Any) -> tuple[Verdict, bytes | None, bytes | None]:
         started = time.monotonic()
-        report = None
+        report = patch = None
         try:
-            verdict, report = run()
+            verdict, report, patch = run()
         except TreeTooLarge as exc:
             verdict = Verdict(self.task.id, "patch_failed", error=str(exc))
         except (SandboxError, DockerUnavailable) as exc:
@@ -169,7 +178,7 @@ class Rewarder:
         except BashenvError as exc:
             verdict = Verdict(self.task.id, "error", error=str(exc))
         verdict.seconds = time.monotonic() - started
-        return verdict, report
+        return verdict, report, patch
 
     def _hidden_test_files(self) -> dict[str, bytes]:
         files = {f"{IN_DIR}/files/{i}": content.encode()
@@ -178,9 +187,10 @@ class Rewarder:
             files[f"{IN_DIR}/tests.patch"] = self.task.tests.patch.encode()
         return files
 
-    def _job(self) -> bytes:
+    def _job(self, from_tree: bool) -> bytes:
         tests = self.task.tests
         return json.dumps({
+            "model_patch": from_tree, "base": self.image.base_sha,
             "hidden": "\n".join(["set -e", *self._hidden_commands()]),
             "workdir": self.task.workdir, "seed": SEED_DIR, "grade_dir": GRADE_DIR,
             "user": AGENT_USER, "owned": sorted(self._owned), "protect_config": tests.protect_config,
@@ -248,9 +258,9 @@ class Rewarder:
         ])
 
     def _grade(self, patch: bytes | None = None,
-               tree: AgentTree | None = None) -> tuple[Verdict, bytes | None]:
+               tree: AgentTree | None = None) -> tuple[Verdict, bytes | None, bytes | None]:
         task = self.task
-        inputs = {**self._hidden_files, **BOX_FILES, f"{IN_DIR}/job.json": self._job(),
+        inputs = {**self._hidden_files, **BOX_FILES, f"{IN_DIR}/job.json": self._job(tree is not None),
                   f"{PY_DIR}/plugin.json": self._plugin_conf()}
         if patch is not None:
             inputs[f"{IN_DIR}/agent.patch"] = patch
@@ -308,7 +318,7 @@ class Rewarder:
             verdict.error = f"the grading script failed after the tests ran (exit {code})"
         else:
             self._judge(verdict, log, report, _json(private.get("result.json")), canaries)
-        return verdict, _without(report, canaries)
+        return verdict, _without(report, canaries), private.get("model.patch")
 
     @property
     def _runs_pytest(self) -> bool:
@@ -363,8 +373,10 @@ def _without(report: bytes | None, canaries: list[dict[str, str]]) -> bytes | No
     keys = {_pytest_key(c["id"]) for c in canaries}
     try:
         root = ET.fromstring(report)
-    except ET.ParseError:
-        return report
+    except ET.ParseError:  # a console log (swebench runners): the lines naming a canary go
+        ids = [c["id"].encode() for c in canaries]
+        return b"".join(line for line in report.splitlines(keepends=True)
+                        if not any(i in line for i in ids))
     for parent in list(root.iter()):
         for case in [c for c in parent if c.tag == "testcase"]:
             if f"{case.get('classname', '')}::{case.get('name', '')}" in keys:
