@@ -35,7 +35,7 @@ from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.sandbox.spec import SandboxSpec
 from bashenv.task import SUBMIT, Task, load_tasks
-from bashenv.trace.inbox import TOOLS_DIR, install_trace_command
+from bashenv.trace.inbox import AGENT_TOOLS
 
 MAX_ACTION_CHARS = 1_000_000
 MAX_TEXT_CHARS = 2_000_000
@@ -305,34 +305,27 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         """A box with a shell for a fork: warm (seeded, wiped by the copy) or started now
         without the seed (the copy fills it)."""
         spec = self._agent_spec()
-        if self.pool is not None:  # warm boxes already hold `trace` (the pool's prepare step)
-            return self.pool.acquire_with_shell(spec, install_trace_command)
+        if self.pool is not None:
+            return self.pool.acquire_with_shell(spec)
         box = self.backend.start(replace(spec, seed=None))
         try:
-            shell = BashSession(box)
+            return box, BashSession(box)
         except BashenvError:
             box.remove()
             raise
-        try:
-            install_trace_command(box, shell)  # its PATH entry comes back with the state
-        except BashenvError:
-            _discard(box, shell)
-            raise
-        return box, shell
 
     def _agent_spec(self) -> SandboxSpec:
         return spec_for_task(self.task, self._image().tag, "agent", self.run_id,
-                             runtime=self.runtime, scratch=TOOLS_DIR)  # for `trace`
+                             runtime=self.runtime, tools=AGENT_TOOLS)  # `trace`, read-only
 
     def _ensure_sandbox(self) -> BashSession:
         if self._shell is None:
             spec = self._agent_spec()
-            if self.pool is not None:  # `trace` put in ahead, while the box waited warm
-                self._box, self._shell = self.pool.acquire_with_shell(spec, install_trace_command)
+            if self.pool is not None:
+                self._box, self._shell = self.pool.acquire_with_shell(spec)
             else:
                 self._box = self.backend.start(spec)
                 self._shell = BashSession(self._box)
-                install_trace_command(self._box, self._shell)
             self._shell.output_chars = self.task.limits.output_chars
             self._rewarder().prefill()
         shell: BashSession = self._shell
