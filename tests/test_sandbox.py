@@ -260,3 +260,27 @@ def test_kill_sweep_goes_by_cgroup_not_name_and_freeze_stops_the_rest(box):
 def test_dev_shm_is_bounded(box):
     sizes = box.exec(["df", "-m", "--output=size", "/dev/shm"]).text.split()
     assert sizes[-1] == "64", sizes
+
+
+def test_the_seed_copy_is_done_before_a_shell_or_exec_sees_the_box(base_image):
+    """The copy runs while the shell starts; the first command already sees all of it."""
+    spec = SandboxSpec(image=base_image, run_id=rid("sandbox"), seed="/usr/share", disk_mb=256,
+                       workdir="/work")
+    with Container(SandboxSpec(image=base_image, run_id=rid("sandbox"))) as plain:
+        expected = plain.exec(["sh", "-c", "cd /usr/share && find . | wc -l"])
+    with Container(spec) as box:
+        shell = BashSession(box)
+        try:
+            counted = shell.run("find . | wc -l", timeout=30).output.strip()
+        finally:
+            shell.close()
+        assert counted == expected.text.strip()
+    with Container(spec) as box:
+        assert box.exec(["sh", "-c", "find . | wc -l"]).text.strip() == expected.text.strip()
+
+
+def test_a_failed_seed_copy_is_a_sandbox_error_at_first_use(base_image):
+    box = Container(SandboxSpec(image=base_image, run_id=rid("sandbox"), seed="/no/such/dir"))
+    with pytest.raises(SandboxError, match="cannot copy /no/such/dir"):
+        box.exec(["true"])
+    assert not _exists(box.id)
