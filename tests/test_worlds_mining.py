@@ -9,9 +9,11 @@ import ast
 import subprocess
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+import bashenv  # noqa: F401  (registers Halt-v0)
 from bashenv.errors import BashenvError
 from bashenv.worlds.halt import HaltEnv
 from bashenv.worlds.halt_runner import run
@@ -147,7 +149,7 @@ def test_the_same_blob_is_read_once_across_commits(repo):
 def test_a_bad_commit_or_source_is_named(repo, tmp_path):
     root, *_ = repo
     with pytest.raises(BashenvError, match="cannot read commit 'nope'"):
-        list(files_at_commit(root, "nope"))
+        HaltEnv(sources=[(root, "nope")])
     with pytest.raises(BashenvError, match="no such repository, directory or file"):
         HaltEnv(sources=[tmp_path / "missing"])
     with pytest.raises(BashenvError, match="mined_share"):
@@ -231,7 +233,7 @@ def test_drafts_are_reproducible_runnable_programs(repo):
 def test_mining_needs_no_engine_and_plain_directories_work(tmp_path):
     (tmp_path / "one.py").write_text("def up(n):\n    i = 0\n    while i < n:\n        i += 1\n"
                                      "    return i\n")
-    env = HaltEnv(sources=[tmp_path / "one.py"])
+    env = gym.make("Halt-v0", sources=[tmp_path / "one.py"]).unwrapped
     assert [m.name for m in env.mined_functions()] == ["up"]
     assert env.mined_share == 0.5 and HaltEnv().mined_share == 0.0
     assert env.sandbox is None

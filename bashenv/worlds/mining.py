@@ -67,11 +67,14 @@ def files_at_commit(git_dir: str | Path, commit: str = "HEAD",
                     seen: set[str] | None = None) -> Iterator[tuple[str, str]]:
     """(path, text) of every Python file in the tree of `commit` of a (bare) repository,
     but those whose blob is in `seen` (which gets the rest)."""
-    seen = set() if seen is None else seen
-    try:
+    try:  # here, not when the files are first read: a bad commit is named at once
         tree = git.Repo(git_dir).commit(commit).tree
     except (git.exc.GitError, ValueError, git.BadName) as exc:
         raise BashenvError(f"Halt-v0: cannot read commit {commit!r} of {git_dir}: {exc}") from None
+    return _python_blobs(tree, set() if seen is None else seen)
+
+
+def _python_blobs(tree: git.Tree, seen: set[str]) -> Iterator[tuple[str, str]]:
     for item in tree.traverse():
         if not isinstance(item, git.Blob):
             continue
