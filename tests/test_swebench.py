@@ -358,3 +358,31 @@ def test_verdict_outcomes_map_to_swebench_report_lists(outcome, status):
     from bashenv.swebench.evaluate import _status
 
     assert _status({"outcome": outcome}) == status
+
+
+def test_compiled_requirements_get_build_tools_only_when_pip_fails(tmp_path):
+    from bashenv.images.native import build_packages, pip_install_step, project_name
+
+    assert project_name("pylibmc; sys.platform != 'win32'") == "pylibmc"
+    assert project_name("Py_YAML[extra]>=5") == "py-yaml"
+    got = build_packages(["pylibmc; sys.platform != 'win32'", "Pillow >=4.2.0, != 5.4.0", "six"])
+    assert got == ["build-essential", "pkg-config", "libjpeg-dev", "libmemcached-dev", "zlib1g-dev"]
+    # The step as a shell runs it: a pip that fails once makes it install, then pip again;
+    # a requirement on pip itself goes first, alone.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("pip", "apt-get"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {tmp_path}/calls\n'
+                                    f'[ {tool} = pip ] && [ ! -e {tmp_path}/apt ] && '
+                                    f'case "$*" in *six*) exit 1;; esac\n'
+                                    f'[ {tool} = apt-get ] && touch {tmp_path}/apt\nexit 0\n')
+        (bin_dir / tool).chmod(0o755)
+    step = pip_install_step(["pip>=23", "six"], "X=1 ").replace("rm -rf /var/lib/apt/lists/*",
+                                                               "true")
+    subprocess.run(["sh", "-c", step], check=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0] == "pip install --no-cache-dir pip>=23"
+    assert calls[1] == "pip install --no-cache-dir six"  # fails: no compiler
+    assert calls[2] == "apt-get update -qq"
+    assert calls[3].startswith("apt-get install -y -qq --no-install-recommends build-essential")
+    assert calls[4:] == [calls[0], calls[1]]

@@ -9,9 +9,10 @@ that, the test patch adds a test for upper-case letters. The sdist (9 MB) and th
 repository built from it are cached under $BASHENV_CACHE/fixtures (default
 ~/.cache/bashenv/fixtures), so a machine downloads it at most once.
 
-The environment is SWE-bench 4.1's own Django 3.0 spec, but for its `packages:
-requirements.txt` (tests/requirements/py3.txt needs pylibmc, a C build against
-libmemcached that the offline bases cannot do): Django's own three dependencies instead.
+The environment is SWE-bench 4.1's own Django 3.0 spec, unchanged: its `packages:
+requirements.txt` is Django's tests/requirements/py3.txt (numpy, Pillow, selenium, pylibmc,
+...), whose `pywatchman` ships no wheel at all, so the environment layer builds it: the
+compiler is installed only because pip needed one (bashenv/images/native.py).
 """
 
 from __future__ import annotations
@@ -93,29 +94,11 @@ def django_fixture() -> dict[str, str]:
     return fixture
 
 
-def _spec_file(tmp: Path) -> dict[str, str]:
-    """SWE-bench 4.1's constants with its own Django 3.0 spec, packages swapped (see top)."""
-    given = _spec_source().get("BASHENV_SWEBENCH_SPECS")
-    from bashenv.swebench import specs
-
-    if given:
-        os.environ["BASHENV_SWEBENCH_SPECS"] = given
-    specs.swebench_constants.cache_clear()
-    table = specs.swebench_specs()
-    assert table is not None
-    spec = dict(table[0]["django/django"]["3.0"])
-    assert spec["test_cmd"].startswith("./tests/runtests.py") and spec.pop("packages")
-    spec["pip_packages"] = ["asgiref~=3.2", "pytz", "sqlparse>=0.2.2"]
-    path = tmp / "python.py"
-    path.write_text(f"MAP_REPO_VERSION_TO_SPECS_PY = {{'django/django': {{'3.0': {spec!r}}}}}\n")
-    return {"BASHENV_SWEBENCH_SPECS": str(path)}
-
-
 @pytest.fixture(scope="module")
 def django_tasks(tmp_path_factory):
     fixture = django_fixture()
     tmp = tmp_path_factory.mktemp("django")
-    env = _spec_file(tmp)
+    env = _spec_source()  # SWE-bench's own spec table, untouched
     instance = {
         "repo": "django/django", "instance_id": IID, "base_commit": fixture["base"],
         "environment_setup_commit": fixture["base"], "version": "3.0",
@@ -143,6 +126,24 @@ def test_django_runner_task_is_imported_as_swebench_runs_it(django_tasks):
                                         "--parallel 1 utils_tests.test_text")
     assert task["environment"]["env"]["LANG"] == "C.UTF-8"  # SWE-bench's export, no locale-gen
     assert task["environment"]["env"]["LANGUAGE"] == "en_US:en"
+    # SWE-bench's `packages: requirements.txt`: Django's own, read at the setup commit.
+    packages = task["environment"]["python_packages"]
+    assert "pylibmc; sys.platform != 'win32'" in packages and "selenium" in packages
+
+
+def test_django_environment_builds_what_has_no_wheel(django_tasks):
+    """pywatchman has no wheel: the environment layer installed a compiler and built it."""
+    from bashenv.images.build import build_task_image
+    from bashenv.task import load_tasks
+
+    tmp, _, _ = django_tasks
+    task = load_tasks(tmp / "tasks" / IID)[0]
+    image, _ = build_task_image(task)
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--label", f"bashenv={rid('swe-django')}",
+         image.tag, "python", "-c", "import pylibmc, pywatchman.bser, PIL, numpy; print('ok')"],
+        capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 def test_django_gold_resolves_no_change_and_a_wrong_fix_do_not(django_tasks):

@@ -22,6 +22,7 @@ import docker.errors
 import git
 
 from bashenv.errors import ImageBuildError
+from bashenv.images.native import pip_install_step
 from bashenv.images.prune import Pruning, prune
 from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
 from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
@@ -145,8 +146,16 @@ def _debootstrap_base(recipe: BaseRecipe) -> None:
 
 
 def _from_base(recipe: BaseRecipe) -> None:
+    """FROM a registry image, then the recipe's steps; pip in them (e.g. the slim recipes'
+    `pip install pytest`) gets the host's CA bundle as the task layer's setup does."""
     with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
-        lines = [f"FROM {recipe.from_image}", *(f"RUN {cmd}" for cmd in recipe.run)]
+        lines = [f"FROM {recipe.from_image}"]
+        if recipe.run:
+            bundle = ca_bundle()
+            Path(tmp, "ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
+            lines += ["COPY ca.crt /tmp/bashenv-ca.crt",
+                      *(f"ARG {assignment}" for assignment in CA_ENV.split()),
+                      *(f"RUN {cmd}" for cmd in recipe.run), "RUN rm -f /tmp/bashenv-ca.crt"]
         Path(tmp, "Dockerfile").write_text("\n".join(lines) + "\n")
         _docker_build(Path(tmp), recipe.tag, f"base {recipe.name}", {})
 
@@ -183,9 +192,10 @@ def _env_dockerfile(task: Task, base_tag: str) -> str:
         # ca.crt: the host's CA bundle, for pip behind a TLS-intercepting proxy.
         cert = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
                 "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
-        pkgs = " ".join(json.dumps(p) for p in env.python_packages)
+        # A package without a wheel here makes the step install build tools (native.py).
+        install = pip_install_step(env.python_packages, cert)
         lines += ["COPY ca.crt /tmp/bashenv-ca.crt",
-                  f"RUN {cert}pip install --no-cache-dir {pkgs} && rm -f /tmp/bashenv-ca.crt"]
+                  f"RUN ({install}) && rm -f /tmp/bashenv-ca.crt"]
     return "\n".join(lines) + "\n"
 
 
