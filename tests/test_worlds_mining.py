@@ -78,6 +78,33 @@ def first_space(text):
     return i
 
 
+def uses_import(n):
+    import math
+    while n > 1:
+        n = math.isqrt(n)
+    return n
+
+
+def imports_its_own(n):
+    from .loops import countdown
+    while n > 1:
+        n = countdown(n, 2)
+    return n
+
+
+def climbs(node):
+    while node.parent:
+        node = node.parent
+    return node
+
+
+def same_prefix(left, right):
+    i = 0
+    while i < len(left) and left[i] == right[i]:
+        i += 1
+    return left[i:].isspace()
+
+
 class Box:
     def method(self, n):
         for i in range(n):
@@ -123,15 +150,20 @@ def _by_name(found):
 def test_self_contained_functions_with_loops_are_mined_at_a_commit(repo):
     root, first, second = repo
     found = _by_name(mine(files_at_commit(root, first), origin="t@1"))
-    assert set(found) == {"countdown", "total", "chunks", "first_space", "Box.drain"}
-    # capped reads a module constant, reads calls open, method needs self, no_loop has no
-    # loop; old.py (Python 2) and latin.py (not UTF-8) are skipped, not errors
+    assert set(found) == {"countdown", "total", "chunks", "first_space", "same_prefix",
+                          "uses_import", "climbs", "Box.drain"}
+    # capped reads a module constant, reads calls open, imports_its_own imports from its
+    # package, method needs self, no_loop has no loop; old.py (Python 2) and latin.py (not
+    # UTF-8) are skipped, not errors. climbs is mined though it needs an object
+    # (node.parent): its drafts raise, and screening never shows a program that raised
     countdown = found["countdown"]
     assert countdown.path == "pkg/loops.py" and countdown.origin == "t@1"
     assert "int" not in countdown.source.split(":")[0] and "List" not in found["total"].source
     assert [(p.name, p.kind) for p in countdown.params] == [("n", "int"), ("step", "int")]
     assert [(p.name, p.kind) for p in found["total"].params] == [("values", "list")]
     assert [p.name for p in found["chunks"].params] == ["text"]  # size has a default
+    # indexed and measured like both, but .isspace() is a str's; right is only indexed
+    assert [p.kind for p in found["same_prefix"].params] == ["str", "list"]
     assert found["chunks"].generator and not countdown.generator
     assert "countdown" not in _by_name(mine(files_at_commit(root, second)))
     assert set(_by_name(mine(source_files(root)))) == set(found) - {"countdown"} | {"_unused"}

@@ -38,6 +38,12 @@ UNSAFE_BUILTINS = {"open", "exec", "eval", "compile", "input", "breakpoint", "ex
                    "help", "globals", "locals", "vars", "id", "super", "memoryview",
                    "setattr", "delattr", "copyright", "credits", "license"}
 SAFE_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_")) - UNSAFE_BUILTINS
+# Standard modules a mined function may import: no files, clock, randomness or processes.
+PURE_MODULES = {"math", "cmath", "re", "string", "itertools", "functools", "collections",
+                "operator", "difflib", "bisect", "heapq", "textwrap", "fnmatch", "unicodedata",
+                "keyword", "fractions", "decimal", "statistics", "copy", "json", "struct",
+                "binascii", "codecs", "enum", "typing", "dataclasses", "numbers", "array",
+                "base64", "hashlib", "zlib", "html", "shlex", "posixpath", "ntpath"}
 PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError)
 
 
@@ -166,7 +172,7 @@ def _examine(node: ast.FunctionDef, path: str, qualname: str, origin: str) -> Mi
     if (node.end_lineno or node.lineno) - node.lineno >= MAX_FUNCTION_LINES or not has_loop(node):
         return None
     if any(isinstance(n, (ast.Await, ast.Global, ast.Nonlocal, ast.AsyncFunctionDef,
-                          ast.ClassDef)) for n in ast.walk(node)):
+                          ast.ClassDef)) or _foreign_import(n) for n in ast.walk(node)):
         return None
     clean = _Unannotate().visit(copy.deepcopy(node))
     clean.decorator_list = []
@@ -183,6 +189,15 @@ def _examine(node: ast.FunctionDef, path: str, qualname: str, origin: str) -> Mi
         return None
     generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(clean))
     return Mined(path, qualname, node.lineno, source + "\n", _params(clean), origin, generator)
+
+
+def _foreign_import(node: ast.AST) -> bool:
+    """An import of anything but a deterministic, self-contained stdlib module (the
+    repository's own modules are not in the sandbox the program runs in)."""
+    if isinstance(node, ast.ImportFrom):
+        return node.level > 0 or (node.module or "").split(".")[0] not in PURE_MODULES
+    return isinstance(node, ast.Import) and any(
+        alias.name.split(".")[0] not in PURE_MODULES for alias in node.names)
 
 
 def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
@@ -250,19 +265,22 @@ def _params(node: ast.FunctionDef) -> tuple[Param, ...]:
 def _guess(func: ast.FunctionDef, name: str) -> str:
     """int, str, list or dict, from how the body uses the name (int when nothing says)."""
     votes = {"int": 0, "str": 0, "list": 0, "dict": 0}
+    sequence = 0  # uses a str and a list share: they count for a list when nothing else does
     for node in ast.walk(func):
-        if isinstance(node, ast.Attribute) and _is(node.value, name):
+        if isinstance(node, ast.Attribute) and (_is(node.value, name) or (  # x.m(), x[i:].m()
+                isinstance(node.value, ast.Subscript) and _is(node.value.value, name)
+                and isinstance(node.value.slice, ast.Slice))):
             for kind, methods in (("str", STR_METHODS), ("list", LIST_METHODS),
                                   ("dict", DICT_METHODS)):
                 votes[kind] += 2 * (node.attr in methods)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and any(_is(a, name) for a in node.args):
             votes["int"] += 2 * (node.func.id in ("range", "abs", "divmod", "bin", "hex", "chr"))
-            votes["list"] += node.func.id in SEQUENCE_USES
+            sequence += node.func.id in SEQUENCE_USES
             votes["str"] += node.func.id in ("ord",)
         elif (isinstance(node, (ast.For, ast.comprehension)) and _is(node.iter, name)) or \
                 (isinstance(node, ast.Subscript) and _is(node.value, name)):
-            votes["list"] += 1
+            sequence += 1
         elif isinstance(node, ast.Subscript) and _is(node.slice, name):
             votes["int"] += 1
         elif isinstance(node, (ast.BinOp, ast.Compare, ast.AugAssign)):
@@ -278,6 +296,8 @@ def _guess(func: ast.FunctionDef, name: str) -> str:
                             votes["str"] += 1
     if any(word in name.lower() for word in STR_NAMES):
         votes["str"] += 2
+    if not votes["str"] and not votes["dict"]:  # indexed, iterated, measured: a list
+        votes["list"] += sequence
     best = max(votes, key=lambda k: votes[k])
     return best if votes[best] > 0 else "int"
 
