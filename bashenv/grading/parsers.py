@@ -100,6 +100,80 @@ class PytestJUnit:
         return None
 
 
+# A command that starts pytest itself (env assignments first are fine): `pytest ...`,
+# `python -m pytest ...`, `/opt/venv/bin/python3.11 -m pytest ...`.
+_STARTS_PYTEST = re.compile(r"^\s*(?:[A-Za-z_]\w*=\S*\s+)*(?:\S*/)?(?:py\.test|pytest|"
+                            r"python[\d.]*\s+-m\s+pytest)(?:\s|$)")
+_JUNIT_HEADER = re.compile(rb"^bashenv-junit (-1|\d+)\n")
+
+
+class PytestLogAndJUnit:
+    """A pytest `-rA` log read by another parser (SWE-bench's, `runner: swebench:...`),
+    from a run the grader hardens like its own: its plugin, the environment's plugins by
+    name, canaries (`runs_pytest`). pytest also writes a JUnit report beside the log, read
+    only to cross-check it: the statuses stay the log parser's (SWE-bench's meaning), but a
+    test the log calls passed and the report failed (or the other way), or a log of passes
+    with no report, is not trusted: lines printed by the code under test
+    (`PASSED tests/test_x.py::test_y`) cannot pass a test."""
+
+    runs_pytest = True
+
+    def __init__(self, log: ReportParser) -> None:
+        self.log = log
+
+    def command(self, base: str, report_path: str) -> str:
+        # The report: a header line with the JUnit report's size, the report, then the log.
+        junit, log = f"{report_path}.junit", f"{report_path}.log"
+        run = self.log.command(f"{base} -o junit_family=xunit1 --junitxml={junit}", log)
+        return (f"{run}; rc=$?; if [ -f {junit} ]; then n=$(wc -c <{junit}); else n=-1; fi; "
+                f"{{ echo bashenv-junit $n; cat {junit} 2>/dev/null; cat {log}; }} >{report_path}; "
+                "exit $rc")
+
+    @staticmethod
+    def split(report: bytes) -> tuple[bytes | None, bytes]:
+        """(JUnit report or None, log) from the report the command wrote."""
+        header = _JUNIT_HEADER.match(report)
+        if not header:
+            return None, report
+        size, rest = int(header.group(1)), report[header.end():]
+        return (None, rest) if size < 0 else (rest[:size], rest[size:])
+
+    def parse(self, report: bytes, test_ids: list[str]) -> dict[str, str]:
+        return self.log.parse(self.split(report)[1], test_ids)
+
+    def report_ids(self, report: bytes) -> list[str]:
+        return self.log.report_ids(self.split(report)[1])
+
+    def verify(self, report: bytes, exit_code: int, log: str) -> str | None:
+        junit, text = self.split(report)
+        distrust = self.log.verify(text, exit_code, log)
+        if distrust:
+            return distrust
+        ids = [i for i in self.log.report_ids(text) if "::" in i]
+        logged = self.log.parse(text, ids)
+        if junit is None:
+            return ("pytest wrote no JUnit report beside a log of passed tests"
+                    if "passed" in logged.values() else None)
+        try:
+            reported = PytestJUnit().parse(junit, ids)
+        except ET.ParseError as exc:
+            return f"pytest's JUnit report is unreadable: {exc}"
+        for tid in ids:
+            if {logged[tid], reported[tid]} == {"passed", "failed"}:
+                return (f"the test log says {tid} {logged[tid]}, "
+                        f"pytest's JUnit report that it {reported[tid]}")
+        return None
+
+
+def hardened(parser: ReportParser, command: str) -> ReportParser:
+    """The parser a task's run is read with: a parser of pytest `-rA` logs (it says so with
+    `reads_pytest_log`) whose command starts pytest itself becomes PytestLogAndJUnit, so the
+    run gets the grader's plugin and canaries; any other parser is used as it is."""
+    if getattr(parser, "runs_pytest", False) or not getattr(parser, "reads_pytest_log", False):
+        return parser
+    return PytestLogAndJUnit(parser) if _STARTS_PYTEST.match(command) else parser
+
+
 def parser_for(name: str) -> ReportParser:
     """A parser by its `runner:` name: pytest / pytest-junit (JUnit XML), swebench:OWNER/NAME
     (SWE-bench's log parser for that repository, bashenv.swebench.log_parsers), or

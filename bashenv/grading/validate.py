@@ -23,7 +23,6 @@ from pathlib import Path, PurePosixPath
 
 from bashenv.errors import BashenvError
 from bashenv.grading.diff import changed_paths
-from bashenv.grading.parsers import PARSERS
 from bashenv.grading.rewarder import Rewarder
 from bashenv.grading.verdict import Verdict
 from bashenv.task.loader import find_task_files, load_task
@@ -188,7 +187,7 @@ def validate_task(task: Task, run_id: str, image_for: Callable[[Task], object]) 
         report.problems.append(Problem("grading error", f"cannot run the hidden tests: {_reason(exc)}"))
         return report
     report.base, report.gold = base, gold
-    parser = PARSERS[task.tests.runner]
+    parser = rewarder.parser  # as the run was read (a hardened pytest log: its log part)
     known: list[str] = []
     for xml in (base_xml, gold_xml):
         with contextlib.suppress(Exception):  # an unreadable report is its run's problem

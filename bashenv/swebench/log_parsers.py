@@ -116,10 +116,15 @@ class SwebenchLogParser:
     come from the task's environment), tees its output into the report file, which is then
     read as SWE-bench does."""
 
-    # The grader adds nothing to the command: neither its pytest plugin nor the plugin's
-    # arguments (a Django or sympy runner would reject them), so whatever rides on that
-    # plugin (e.g. canaries) does not apply to these runs; Verdict.grader_plugin says so.
+    # The grader adds nothing to a Django or sympy runner's command (it would reject the
+    # grader's pytest plugin), so canaries do not apply there; Verdict.grader_plugin says so.
+    # A pytest -rA log (`reads_pytest_log`) from a command that starts pytest is run hardened,
+    # plugin and canaries included (bashenv.grading.parsers.hardened); this parser reads it.
     runs_pytest = False
+
+    @property
+    def reads_pytest_log(self) -> bool:
+        return self.log_parser is parse_pytest
 
     def __init__(self, repo: str, parse: LogParser | None = None) -> None:
         self.repo = repo
