@@ -5,8 +5,8 @@ Reading only: the files come from git on the host (or a plain directory), are pa
 `ast`, and nothing mined ever runs here; the sandbox runs it (bashenv/worlds/halt.py).
 A function is kept when it holds a `while` loop or a `for ... in range(...)` loop, and
 every name it does not bind itself is an argument or a harmless builtin (checked with
-`symtable`, so closures, comprehensions and nested functions are scoped as Python does).
-Files the host's Python cannot parse are skipped.
+`symtable`, so closures, comprehensions and nested functions are scoped as Python does);
+it may import only pure standard modules. Files the host's Python cannot parse are skipped.
 """
 
 from __future__ import annotations
