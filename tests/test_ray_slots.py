@@ -42,6 +42,16 @@ def test_cli_prints_the_ray_start_resources(monkeypatch):
     assert json.loads(result.stdout) == {SLOT_RESOURCE: 2}
 
 
+def test_ray_only_options_are_refused_without_ray(tmp_path):
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text("")
+    result = CliRunner().invoke(app, ["eval", str(predictions), "--tasks", str(tmp_path),
+                                      "--registry", "127.0.0.1:5000"])
+    assert result.exit_code == 2 and "--registry needs --ray" in result.output
+    result = CliRunner().invoke(app, ["bench", "--no-local"])
+    assert result.exit_code == 2 and "--no-local needs --ray" in result.output
+
+
 def test_ray_backend_is_registered_lazily():
     assert BACKENDS["ray"] == "bashenv.cluster.backend:RayBackend"
 

@@ -29,6 +29,8 @@ def bench(
     def progress(message: str) -> None:
         console.print(f"[dim]{message}")
 
+    if not (local or ray):
+        raise typer.BadParameter("--no-local needs --ray", param_hint="--no-local")
     figures: dict[str, float] = {}
     if local:
         figures.update(run_bench(tasks_at(path), quick=quick, progress=progress, run_id=run_id))
