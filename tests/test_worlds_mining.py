@@ -15,6 +15,8 @@ import pytest
 
 import bashenv  # noqa: F401  (registers Halt-v0)
 from bashenv.errors import BashenvError
+from bashenv.task import Task
+from bashenv.worlds import task_mining
 from bashenv.worlds.halt import HaltEnv
 from bashenv.worlds.halt_runner import run
 from bashenv.worlds.mining import files_at_commit, mine, source_files
@@ -282,3 +284,29 @@ def test_tasks_without_loops_fall_back_to_generated_programs():
         labels.append(env.program.halts)
     assert "mined" not in families and env.sandbox is None
     assert 10 <= sum(labels) <= 30  # halting_share 0.5
+
+
+def _task(repo: Path, commit: str, name: str) -> Task:
+    return Task.model_validate({"id": name, "repo": str(repo), "base_commit": commit,
+                                "problem_statement": "x", "tests": {"fail_to_pass": ["t"]}})
+
+
+def test_tasks_are_mined_at_their_commits_and_remembered_per_blob(repo, tmp_path, monkeypatch):
+    root, first, second = repo
+    monkeypatch.setenv("BASHENV_CACHE", str(tmp_path / "cache"))
+    tasks = [_task(root, first, "a"), _task(root, second, "b")]
+    parsed = []
+    real_mine = task_mining.mine
+    monkeypatch.setattr(task_mining, "mine", lambda files: parsed.extend(files) or
+                        real_mine(files))
+    found = _by_name(task_mining.mine_tasks(tasks))
+    # b's commit adds _unused (countdown renamed); everything else is a's, named by a
+    assert set(found) == set(_by_name(mine(files_at_commit(root, first)))) | {"_unused"}
+    assert found["countdown"].origin == f"a@{first[:12]}"
+    assert found["_unused"].origin == f"b@{second[:12]}"
+    assert len(parsed) == 3  # loops.py twice (two blobs), old.py once; latin.py is not UTF-8
+    assert task_mining.cache_file(root.resolve().as_uri()).is_file()
+    parsed.clear()
+    again = task_mining.mine_tasks(list(reversed(tasks)))
+    assert parsed == []  # every blob was remembered: nothing parsed again
+    assert {m.source: m.path for m in again} == {m.source: m.path for m in found.values()}

@@ -38,9 +38,10 @@ from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
 from bashenv.sandbox.spec import AGENT_UID, SandboxSpec
 from bashenv.trace.run import default_image
 from bashenv.worlds import halt_runner
-from bashenv.worlds.mining import Mined, mine, mine_tasks, source_files
+from bashenv.worlds.mining import Mined, mine, source_files
 from bashenv.worlds.mutations import draft
 from bashenv.worlds.programs import FAMILIES, MARGIN, MIN_BUDGET, Program, generate
+from bashenv.worlds.task_mining import mine_tasks
 
 log = logging.getLogger("bashenv.worlds")
 

@@ -16,18 +16,15 @@ import builtins
 import copy
 import os
 import symtable
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
-from urllib.parse import unquote, urlparse
 
 import git
 
 from bashenv.errors import BashenvError
-from bashenv.task.model import Task
 
 MAX_FILE_BYTES = 300_000
 MAX_FUNCTION_LINES = 60
@@ -73,25 +70,40 @@ def files_at_commit(git_dir: str | Path, commit: str = "HEAD",
                     seen: set[str] | None = None) -> Iterator[tuple[str, str]]:
     """(path, text) of every Python file in the tree of `commit` of a (bare) repository,
     but those whose blob is in `seen` (which gets the rest)."""
-    try:  # here, not when the files are first read: a bad commit is named at once
-        tree = git.Repo(git_dir).commit(commit).tree
+    tree = tree_at(git_dir, commit)  # here, not at the first read: a bad commit is named at once
+    return _texts(tree, set() if seen is None else seen)
+
+
+def tree_at(git_dir: str | Path, commit: str) -> git.Tree:
+    try:
+        return git.Repo(git_dir).commit(commit).tree
     except (git.exc.GitError, ValueError, git.BadName) as exc:
         raise BashenvError(f"Halt-v0: cannot read commit {commit!r} of {git_dir}: {exc}") from None
-    return _python_blobs(tree, set() if seen is None else seen)
 
 
-def _python_blobs(tree: git.Tree, seen: set[str]) -> Iterator[tuple[str, str]]:
+def python_blobs(tree: git.Tree) -> Iterator[git.Blob]:
+    """The tree's Python files worth parsing (not too big, not in build or tool dirs)."""
     for item in tree.traverse():
-        if not isinstance(item, git.Blob):
-            continue
-        path = str(item.path)
-        if path.endswith(".py") and item.size <= MAX_FILE_BYTES and item.hexsha not in seen \
-                and not SKIP_DIRS.intersection(Path(path).parts):
-            seen.add(item.hexsha)
-            try:
-                yield path, item.data_stream.read().decode("utf-8")
-            except UnicodeDecodeError:
-                continue
+        if isinstance(item, git.Blob) and str(item.path).endswith(".py") \
+                and item.size <= MAX_FILE_BYTES and not SKIP_DIRS.intersection(Path(item.path).parts):
+            yield item
+
+
+def blob_text(blob: git.Blob) -> str | None:
+    """A blob's text, or None when it is not UTF-8."""
+    try:
+        return str(blob.data_stream.read().decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _texts(tree: git.Tree, seen: set[str]) -> Iterator[tuple[str, str]]:
+    for blob in python_blobs(tree):
+        if blob.hexsha not in seen:
+            seen.add(blob.hexsha)
+            text = blob_text(blob)
+            if text is not None:
+                yield str(blob.path), text
 
 
 def files_in_directory(root: Path) -> Iterator[tuple[str, str]]:
@@ -305,23 +317,3 @@ def _guess(func: ast.FunctionDef, name: str) -> str:
 def _is(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
-
-def mine_tasks(tasks: Iterable[Task]) -> list[Mined]:
-    """The functions of every task's repository at its base commit. Tasks of one repository
-    at other commits share most files: a file seen before (same git blob) is not read again."""
-    from bashenv.task.source import export_base_repo, resolve_commit
-
-    seen: set[str] = set()
-    found: dict[str, Mined] = {}
-    for task in tasks:
-        url, sha = resolve_commit(task)
-        origin = f"{task.id}@{sha[:12]}"
-        if url.startswith("file://"):  # a local repository holding the commit: read it there
-            files = list(files_at_commit(unquote(urlparse(url).path), sha, seen))
-        else:
-            with tempfile.TemporaryDirectory(prefix="bashenv-halt-") as tmp:
-                export_base_repo(task, Path(tmp, "repo"))
-                files = list(files_at_commit(Path(tmp, "repo"), "HEAD", seen))
-        for mined in mine(files, origin):
-            found.setdefault(mined.source, mined)
-    return list(found.values())
