@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 from bashenv.swebench.importer import instance_tasks
 from bashenv.worlds.halt import HaltEnv
+from bashenv.worlds.programs import Program
 
 from .conftest import rid
 
@@ -67,3 +68,14 @@ def test_mined_labels_are_what_the_sandbox_run_did(env):
     # the same seed gives the same program (screening results are remembered)
     first = env.reset(seed=3)[0]
     assert env.reset(seed=3)[0] == first
+
+
+def test_screening_keeps_only_clear_outcomes(env):
+    """Halting well within the budget: True; still running at 4x the budget: False; an
+    exception or an end near the budget: None (never shown)."""
+    loop = "n = int(input())\nwhile n:\n    n -= 1\n"  # about 2 line events a round
+    programs = [Program(loop, f"{n}\n", True, "mined") for n in (10, BUDGET // 2, -1)]
+    programs.append(Program("print([][0])\n", "", True, "mined"))
+    labels = env.screen(programs)
+    assert [label for label, _ in labels] == [True, None, False, None]
+    assert labels[0][1] == 2 * 10 + 2 and labels[2][1] == 4 * BUDGET + 1
