@@ -94,6 +94,15 @@ def imports_its_own(n):
     return n
 
 
+def digits(n, base):
+    if n < base:
+        return [n]
+    out = digits(n // base, base)
+    for i in range(1):
+        out.append(n % base)
+    return out
+
+
 def climbs(node):
     while node.parent:
         node = node.parent
@@ -153,7 +162,7 @@ def test_self_contained_functions_with_loops_are_mined_at_a_commit(repo):
     root, first, second = repo
     found = _by_name(mine(files_at_commit(root, first), origin="t@1"))
     assert set(found) == {"countdown", "total", "chunks", "first_space", "same_prefix",
-                          "uses_import", "climbs", "Box.drain"}
+                          "uses_import", "climbs", "digits", "Box.drain"}
     # capped reads a module constant, reads calls open, imports_its_own imports from its
     # package, method needs self, no_loop has no loop; old.py (Python 2) and latin.py (not
     # UTF-8) are skipped, not errors. climbs is mined though it needs an object
@@ -164,6 +173,8 @@ def test_self_contained_functions_with_loops_are_mined_at_a_commit(repo):
     assert [(p.name, p.kind) for p in countdown.params] == [("n", "int"), ("step", "int")]
     assert [(p.name, p.kind) for p in found["total"].params] == [("values", "list")]
     assert [p.name for p in found["chunks"].params] == ["text"]  # size has a default
+    assert _program(found["digits"].source, "digits", [37, 2])["output"] == \
+        "[1, 0, 0, 1, 0, 1]\n"  # it calls itself by its own name
     # indexed and measured like both, but .isspace() is a str's; right is only indexed
     assert [p.kind for p in found["same_prefix"].params] == ["str", "list"]
     assert found["chunks"].generator and not countdown.generator

@@ -197,7 +197,8 @@ def _examine(node: ast.FunctionDef, path: str, qualname: str, origin: str) -> Mi
         table = symtable.symtable(source, path, "exec").get_children()[0]
     except (*PARSE_ERRORS, IndexError):
         return None
-    if not _only_builtins(table):
+    # a module function may call itself: the program defines it under the same name
+    if not _only_builtins(table, SAFE_BUILTINS | ({node.name} if qualname == node.name else set())):
         return None
     generator = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(clean))
     return Mined(path, qualname, node.lineno, source + "\n", _params(clean), origin, generator)
@@ -222,13 +223,13 @@ def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
             todo.extend(ast.iter_child_nodes(node))
 
 
-def _only_builtins(table: symtable.SymbolTable) -> bool:
+def _only_builtins(table: symtable.SymbolTable, allowed: frozenset[str]) -> bool:
     """No name of this scope or the scopes inside it resolves to a module-level name, other
-    than the builtins a program may use."""
+    than the builtins a program may use (`allowed`)."""
     for symbol in table.get_symbols():
-        if symbol.is_global() and symbol.get_name() not in SAFE_BUILTINS:
+        if symbol.is_global() and symbol.get_name() not in allowed:
             return False
-    return all(_only_builtins(child) for child in table.get_children())
+    return all(_only_builtins(child, allowed) for child in table.get_children())
 
 
 class _Unannotate(ast.NodeTransformer):

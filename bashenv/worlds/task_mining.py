@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 from bashenv.task.model import Task
 from bashenv.worlds.mining import Mined, Param, blob_text, mine, python_blobs, tree_at
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bumped whenever what is mined changes
 Cache = dict[str, list[dict[str, Any]]]  # blob sha -> what mining it gave
 
 
