@@ -3,15 +3,15 @@ a fresh grading box there, one sandbox slot per grading.
 
 The driver keeps the queue: a grading goes to the healthy node with the most free slots
 (hard affinity plus one SLOT_RESOURCE), at most as many at once as the nodes have slots,
-and each task's repository is packed only when its first grading leaves. A grading whose
-worker or node dies returns nothing; the driver sends it again (to another node when its
-node is gone), so each diff yields exactly one verdict, and the verdict says where it was
-graded and what was retried on the way.
+and each task's repository is packed when its first grading leaves and let go after its
+last. A grading whose worker or node dies returns nothing; the driver sends it again (to
+another node when its node is gone), so each diff yields exactly one verdict, and the
+verdict says where it was graded and what was retried on the way.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -66,7 +66,8 @@ def graded_on_ray(diffs: list[tuple[Task, str]], *, address: str | None = "auto"
                            f"({len(nodes)} node(s) seen; reasons above)")
     grade = ray.remote(num_cpus=0, max_retries=0)(grade_on_node)
     todo: deque[tuple[int, list[str]]] = deque((i, []) for i in range(len(diffs)))
-    shipped: dict[str, Any] = {}
+    shipped: dict[str, Any] = {}  # task id → its packed repository in Ray's object store
+    unfinished = Counter(task.id for task, _ in diffs)  # gradings per task still to come
     running: dict[Any, tuple[int, list[str], str]] = {}
 
     def submit() -> None:
@@ -106,6 +107,9 @@ def graded_on_ray(diffs: list[tuple[Task, str]], *, address: str | None = "auto"
                         todo.appendleft((index, history))
                         continue
                     verdict = _lost(task, history[-1], history)
+                unfinished[task.id] -= 1
+                if not unfinished[task.id]:
+                    shipped.pop(task.id, None)
                 yield index, {**verdict, "infra_errors": history}
             if todo and not placement.free:
                 raise BashenvError("every node of the Ray cluster was lost; re-run to resume")
