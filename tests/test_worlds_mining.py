@@ -233,7 +233,11 @@ def test_each_mutation_changes_what_the_loop_does(repo):
     flips = {_program(m, "countdown", [100, 2])["output"] for m in countdown["flip_compare"]}
     assert flips == {"0\n", "6\n", "7\n"}  # n < 1: no round; n != 1: 6; n >= 1: to 0, 7
     total = _mutants(found["total"].source)
-    assert set(total) == {"grow_range", "shrink_range"}
+    assert set(total) == {"grow_range", "shrink_range", "stall_range"}
+    stalled = total["stall_range"][0]
+    assert "while i < len(values):" in stalled and "for " not in stalled
+    assert _program(stalled, "total", [[1, 2, 3, 4]])["status"] == "budget"
+    assert _program(stalled, "total", [[]])["output"] == "0\n"  # no round: still halts
     assert _program(total["shrink_range"][0], "total", [[1, 2, 3, 4]])["output"] == "3\n"
     grown = _program(total["grow_range"][0], "total", [[1, 2, 3, 4]])
     assert grown["error"].startswith("IndexError")  # the truth, whatever the intent was

@@ -13,7 +13,9 @@ did (bashenv/worlds/halt.py screens every draft). Mutations:
 - drop_update:    a statement updating a variable the loop's exit depends on removed
                   (`i += 1`, `n = n // 2`, `stack.pop()`), so the loop never progresses;
 - reverse_update: such an update made to go the other way (`+=` <-> `-=`);
-- drop_break:     the `break` of a `while` loop removed.
+- drop_break:     the `break` of a `while` loop removed;
+- stall_range:    `for i in range(a, b)` written as `i = a; while i < b:` without the
+                  update of i, so it never moves on.
 """
 
 from __future__ import annotations
@@ -70,7 +72,39 @@ def mutation_sites(func: ast.FunctionDef) -> list[Site]:
             sites += [_range_site(loop.iter, grow=True), _range_site(loop.iter, grow=False)]
         elif isinstance(loop, ast.While):
             sites += _while_sites(loop)
+    for block in _statement_lists(func):
+        sites += [_stall_site(block, i) for i, stmt in enumerate(block) if _stallable(stmt)]
     return sites
+
+
+def _statement_lists(node: ast.AST) -> list[list[ast.stmt]]:
+    """Every statement list under `node` (bodies, else branches, handlers)."""
+    return [value for n in ast.walk(node) for field in ("body", "orelse", "finalbody")
+            if isinstance(value := getattr(n, field, None), list)
+            and value and isinstance(value[0], ast.stmt)]
+
+
+def _stallable(stmt: ast.stmt) -> bool:
+    """`for i in range([start,] stop): ...` with no else: it can be written as a while
+    loop whose update of i is left out (a `continue` then means the same)."""
+    return isinstance(stmt, ast.For) and is_range_call(stmt.iter) \
+        and len(stmt.iter.args) <= 2 and isinstance(stmt.target, ast.Name) and not stmt.orelse
+
+
+def _stall_site(block: list[ast.stmt], i: int) -> Site:
+    """`for i in range(a, b): body` -> `i = a` / `while i < b: body`: the loop variable is
+    never moved on."""
+    def apply() -> None:
+        loop = block[i]
+        assert isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call)
+        args = loop.iter.args
+        start, stop = (ast.Constant(0), args[0]) if len(args) == 1 else (args[0], args[1])
+        name = loop.target.id if isinstance(loop.target, ast.Name) else "_"
+        block[i:i + 1] = [
+            ast.Assign(targets=[ast.Name(name, ast.Store())], value=start, lineno=loop.lineno),
+            ast.While(test=ast.Compare(ast.Name(name, ast.Load()), [ast.Lt()], [stop]),
+                      body=loop.body, orelse=[], lineno=loop.lineno)]
+    return Site("stall_range", False, apply)
 
 
 def _range_site(call: ast.Call, grow: bool) -> Site:
