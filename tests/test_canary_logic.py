@@ -20,8 +20,8 @@ from bashenv.grading.canary import (
     plan_files,
     plant,
     suspicious,
-    wrong_values,
 )
+from bashenv.grading.canary_values import wrong_values
 from bashenv.grading.parsers import PytestJUnit
 
 USES_ENGINE = False
@@ -439,3 +439,14 @@ def test_an_unfixed_honest_result_never_trips_a_canary(tmp_path, bug):
                                [True, False, False], random.Random(seed))
         statuses = _run(tmp_path, "tests/test_lib.py", text, [c["id"] for c in canaries] + ids)
         assert check(canaries, statuses, {i: statuses[i] for i in ids}) == []
+
+
+def test_the_pair_is_named_like_the_test_its_call_comes_from():
+    """A forgery that fakes results only in tests named like the hidden ones (a prefix
+    guessed from the issue) fakes the pair too: their names start like that test's."""
+    for seed in range(20):
+        _, canaries = plant(CALLS, "tests/test_lib.py", ["test_shout_once", "test_count_items"],
+                            [True, False, False], random.Random(seed), focus=["test_shout_once"])
+        paired = [c["id"].split("::")[-1] for c in canaries if "pair" in c]
+        assert len(paired) == 2 and all(n.startswith("test_shout_") for n in paired)
+        assert not {n for n in paired} & {"test_shout_once", "test_count_items"}

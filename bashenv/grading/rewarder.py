@@ -50,6 +50,7 @@ BOX_FILES = {f"{IN_DIR}/box_scan.py": (_HERE / "box_scan.py").read_bytes(),
              f"{IN_DIR}/config_guard.py": (_HERE / "config_guard.py").read_bytes(),
              f"{IN_DIR}/canary.py": (_HERE / "canary.py").read_bytes(),
              f"{PY_DIR}/{PLUGIN}.py": (_HERE / "grader_plugin.py").read_bytes()}
+             f"{IN_DIR}/canary_values.py": (_HERE / "canary_values.py").read_bytes(),
 # git as the grader runs it: no user config, no attribute drivers, paths never quoted.
 GIT = ("HOME=/nonexistent git -c core.quotePath=false -c core.attributesFile=/dev/null "
        "-c core.hooksPath=/dev/null")
