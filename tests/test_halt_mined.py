@@ -79,3 +79,41 @@ def test_screening_keeps_only_clear_outcomes(env):
     labels = env.screen(programs)
     assert [label for label, _ in labels] == [True, None, False, None]
     assert labels[0][1] == 2 * 10 + 2 and labels[2][1] == 4 * BUDGET + 1
+
+
+ONE_AND_TWO_SIDED = '''\
+def both(n, step):
+    rounds = 0
+    while n > 0:
+        n -= step
+        rounds += 1
+    return rounds
+
+
+def needs_object(obj):
+    parts = []
+    while len(parts) < 3:
+        parts.append(0)
+    return obj.missing
+'''
+
+
+def test_two_sided_mining_shows_only_functions_that_go_both_ways(tmp_path):
+    """needs_object's halting drafts all raise (an int has no .missing), so it could only
+    give "does not halt" episodes: with mined_two_sided it is never shown."""
+    (tmp_path / "m.py").write_text(ONE_AND_TWO_SIDED)
+    environment = HaltEnv(sources=[tmp_path], mined_share=1.0, mined_two_sided=True,
+                          step_budget=BUDGET, run_id=rid("halt-two-sided"))
+    try:
+        found = {m.name: m for m in environment.mined_functions()}
+        assert set(found) == {"both", "needs_object"}
+        assert environment.goes_both_ways(found["both"])
+        assert not environment.goes_both_ways(found["needs_object"])
+        shown = set()
+        for seed in range(6):
+            _, info = environment.reset(seed=seed)
+            if info["family"] == "mined":
+                shown.add(info["origin"].rsplit("::", 1)[1])
+        assert shown == {"both"}
+    finally:
+        environment.close()

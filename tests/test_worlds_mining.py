@@ -265,8 +265,9 @@ def test_mutate_follows_the_intent_it_is_asked_for(repo):
 def test_drafts_are_reproducible_runnable_programs(repo):
     root, first, _ = repo
     found = mine(files_at_commit(root, first), origin="t@1")
-    one = [draft(found, np.random.default_rng(s), bool(s % 2)) for s in range(40)]
-    assert one == [draft(found, np.random.default_rng(s), bool(s % 2)) for s in range(40)]
+    one = [draft(found[s % len(found)], np.random.default_rng(s), bool(s % 2)) for s in range(40)]
+    assert one == [draft(found[s % len(found)], np.random.default_rng(s), bool(s % 2))
+                   for s in range(40)]
     assert all(p.family == "mined" and p.origin.startswith("t@1:pkg/loops.py::") for p in one)
     assert all(p.mutation and p.mutation not in p.source + p.input for p in one)
     statuses = set()

@@ -24,6 +24,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ MAX_BUDGET = 10**9
 RUNNER = inspect.getsource(halt_runner)
 MINED_BATCH = 8  # drafts screened in one sandbox run
 MINED_ROUNDS = 4  # batches tried before a generated program stands in
+PROBES = 16  # drafts of one function screened to learn whether it goes both ways
 SCREENED_CAP = 20_000  # screening results remembered (a seeded reset is then repeatable)
 Source = str | Path | tuple[str | Path, str]
 
@@ -64,7 +66,7 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
                  run_id: str = PROCESS_RUN_ID, backend: str | Backend | None = None,
                  render_mode: str | None = None, tasks: Any = None,
                  sources: Sequence[Source] | None = None, repos: str | Path | None = None,
-                 mined_share: float = 0.5) -> None:
+                 mined_share: float = 0.5, mined_two_sided: bool = False) -> None:
         if not MIN_BUDGET <= step_budget <= MAX_BUDGET:
             raise BashenvError(f"Halt-v0: step_budget must be in [{MIN_BUDGET}, {MAX_BUDGET}], "
                                f"not {step_budget}")
@@ -89,7 +91,9 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
             tasks = _resolve_tasks(tasks, repos)
         self.tasks, self.sources = list(tasks or []), list(sources or [])
         self.mined_share = mined_share if self.tasks or self.sources else 0.0
+        self.mined_two_sided = mined_two_sided
         self._candidates: list[Mined] | None = None
+        self._two_sided: dict[str, bool] = {}
         self._screened: dict[tuple[str, str], tuple[bool | None, int]] = {}
         self.step_budget, self.halting_share = step_budget, halting_share
         self.output_credit, self.families = output_credit, tuple(families)
@@ -222,12 +226,28 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
         if not candidates:
             return None
         for _ in range(MINED_ROUNDS):
-            drafts = [draft(candidates, self.np_random, halts) for _ in range(MINED_BATCH)]
+            picks = [candidates[int(i)] for i in
+                     self.np_random.integers(len(candidates), size=MINED_BATCH)]
+            if self.mined_two_sided:
+                picks = [m for m in picks if self.goes_both_ways(m)]
+            drafts = [draft(m, self.np_random, halts) for m in picks]
             for program, (label, steps) in zip(drafts, self.screen(drafts), strict=True):
                 if label is halts:
                     return dataclasses.replace(program, halts=halts,
                                                estimated_steps=steps if halts else None)
         return None
+
+    def goes_both_ways(self, mined: Mined) -> bool:
+        """Whether PROBES drafts of the function (drawn from its own seed, so the answer
+        is the function's, not the episode's) screened both halting and not: with
+        `mined_two_sided`, only such functions are shown, so a function's name does not
+        give its label away."""
+        if mined.source not in self._two_sided:
+            rng = np.random.default_rng(zlib.crc32(mined.source.encode()))
+            probes = [draft(mined, rng, i % 2 == 0) for i in range(PROBES)]
+            labels = {label for label, _ in self.screen(probes)}
+            self._two_sided[mined.source] = {True, False} <= labels
+        return self._two_sided[mined.source]
 
     def screen(self, programs: list[Program]) -> list[tuple[bool | None, int]]:
         """(label, steps) of each program, by a run under MARGIN times the step budget:

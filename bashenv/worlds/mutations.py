@@ -245,10 +245,9 @@ def _value(kind: str, rng: np.random.Generator) -> object:
     return int(rng.integers(0, 21)) if rng.random() < 0.85 else int(rng.integers(-5, 0))
 
 
-def draft(candidates: list[Mined], rng: np.random.Generator, aim_to_halt: bool) -> Program:
-    """A program from a random mined function, mutated towards `aim_to_halt`, called with
+def draft(mined: Mined, rng: np.random.Generator, aim_to_halt: bool) -> Program:
+    """A program from a mined function, mutated towards `aim_to_halt`, called with
     generated arguments read from stdin. `halts` holds the intent until a run decides."""
-    mined = candidates[int(rng.integers(len(candidates)))]
     mutant = mutate(mined, rng, aim_to_halt)
     args, kwargs = arguments(mined.params, rng)
     name = mined.name.rsplit(".", 1)[-1]
