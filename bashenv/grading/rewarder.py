@@ -23,8 +23,9 @@ from typing import Any
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading.apply import applied_with, apply_snippet
 from bashenv.grading.canary import canary_reason, check
+from bashenv.grading.channel import GradingRun, input_tar
 from bashenv.grading.diff import changed_paths
-from bashenv.grading.parsers import PARSERS, _pytest_key, hardened
+from bashenv.grading.parsers import PARSERS, _pytest_key
 from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR, TaskImage
@@ -49,8 +50,8 @@ _HERE = Path(__file__).parent
 BOX_FILES = {f"{IN_DIR}/box_scan.py": (_HERE / "box_scan.py").read_bytes(),
              f"{IN_DIR}/config_guard.py": (_HERE / "config_guard.py").read_bytes(),
              f"{IN_DIR}/canary.py": (_HERE / "canary.py").read_bytes(),
-             f"{PY_DIR}/{PLUGIN}.py": (_HERE / "grader_plugin.py").read_bytes()}
              f"{IN_DIR}/canary_values.py": (_HERE / "canary_values.py").read_bytes(),
+             f"{PY_DIR}/{PLUGIN}.py": (_HERE / "grader_plugin.py").read_bytes()}
 # git as the grader runs it: no user config, no attribute drivers, paths never quoted.
 GIT = ("HOME=/nonexistent git -c core.quotePath=false -c core.attributesFile=/dev/null "
        "-c core.hooksPath=/dev/null")
@@ -92,9 +93,16 @@ FINISH = [
 ]
 
 
-def finish_script(swept: bool) -> str:
-    """The second exec, once the tests' processes are dead (`swept`: by the host)."""
-    return "\n".join(["umask 022", *([] if swept else [KILL_TEST_USER_ALL]), *FINISH])
+# The script's results, however it ends once its inputs are in: its exit status on a line
+# of its own, then its root-only directory as a tar (the raw log and the reserve left out).
+RESULTS_TRAP = ("trap 'code=$?; exec 2>/dev/null; printf \"\\n%s:results %d\\n\" \"$token\" $code; "
+                f"tar -c -C {PRIVATE_DIR} --exclude=test.log --exclude=reserve --exclude=model.index .; "
+                "exit $code' EXIT")
+# When the tests have ended: the host is told, kills every process of the test user through
+# the cgroup and answers `swept`; any other answer (it cannot see the box's processes, e.g.
+# under gVisor) has the script kill them itself.
+AFTER_TESTS = ['printf "\\n%s:tests-done\\n" "$token"', "read -r swept",
+               f'[ "$swept" = swept ] || {{ {KILL_TEST_USER_ALL}; }}']
 
 
 # Per task image: its environment's module names and pytest plugins, as the first grading
@@ -122,8 +130,7 @@ class Rewarder:
         self.image = image
         self.pool = pool
         self.backend = get_backend(backend) if pool is None else pool.backend
-        # A pytest -rA log parser (SWE-bench's) gets the hardened run too: plugin, canaries.
-        self.parser = hardened(PARSERS[task.tests.runner], task.tests.command)
+        self.parser = PARSERS[task.tests.runner]
         # The grader runs as root (tests as the agent user), with a network never, and an
         # empty workdir: the script fills it from the seed or from the agent's tree.
         spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
@@ -217,10 +224,11 @@ class Rewarder:
         return json.dumps({"workdir": self.task.workdir, "files": files,
                            "started": f"{OUT_DIR}/started"}).encode()
 
-    def _script(self, from_tree: bool) -> str:
-        """The first exec, as root: the base tree and the change, the scan, the hidden tests;
-        the tests as the agent user, output to a file; their exit code and timing into a
-        directory the test user can never reach (finish_script does the rest)."""
+    def _script(self, from_tree: bool, inputs_size: int) -> str:
+        """The grading, as root (channel.py): the inputs from stdin; the base tree and the
+        change, the scan, the hidden tests; the tests as the agent user, output to a file;
+        their exit code and timing into a directory the test user can never reach; once
+        every process of theirs is dead, the results (FINISH), sent back by RESULTS_TRAP."""
         tests, user = self.task.tests, AGENT_USER
         seed = shlex.quote(SEED_DIR)
         if from_tree:  # the agent's tree, and the grader's own git beside it
@@ -240,6 +248,10 @@ class Rewarder:
         helper = f"python3 -I -S {IN_DIR}/box_scan.py"
         return "\n".join([
             "umask 022",
+            f"mkdir -p {GRADE_DIR} && head -c {inputs_size} | tar -x -C {GRADE_DIR} -f - "
+            f"|| exit {ERR_SETUP}",
+            f"read -r token <{IN_DIR}/token || exit {ERR_SETUP}",
+            RESULTS_TRAP,
             f"chmod 755 {GRADE_DIR} && mkdir -m 700 {PRIVATE_DIR} || exit {ERR_SETUP}",
             f"cd {shlex.quote(self.task.workdir)} || exit {ERR_SETUP}",
             *change,
@@ -256,6 +268,8 @@ class Rewarder:
             "rc=$?",
             "end=$EPOCHREALTIME",
             f"echo $rc $start $end >{PRIVATE_DIR}/times || exit {ERR_SETUP}",
+            *AFTER_TESTS,
+            *FINISH,
         ])
 
     def _grade(self, patch: bytes | None = None,
@@ -265,6 +279,8 @@ class Rewarder:
                   f"{PY_DIR}/plugin.json": self._plugin_conf()}
         if patch is not None:
             inputs[f"{IN_DIR}/agent.patch"] = patch
+        token = secrets.token_hex(16)  # the script's lines to the host (channel.py)
+        inputs[f"{IN_DIR}/token"] = f"{token}\n".encode()
         box = self.pool.acquire(self.spec) if self.pool else self.backend.start(self.spec)
         try:
             if tree is not None and tree.size > EMBED_TREE_MAX:
@@ -272,20 +288,19 @@ class Rewarder:
             elif tree is not None:
                 tree.archive.seek(0)
                 inputs[f"{IN_DIR}/tree.tar"] = tree.archive.read()
-            box.put_files(inputs, root=GRADE_DIR if self.spec.disk_mb else "/")
-            ran = box.exec(["bash", "-c", self._script(tree is not None)], user="root",
-                           timeout=task.tests.timeout + 300)
-            code = ran.exit_code
-            if code == 0:
-                # Whatever the tests left running dies before their results are read: by
-                # cgroup, from the host, pass after pass (a process that keeps re-forking
-                # cannot outrun it), else by the test user's kill -9 -1 in the box.
-                swept = box.kill_all_but_init()
-                code = box.exec(["bash", "-c", finish_script(swept)], user="root",
-                                timeout=120).exit_code
-            private = box.get_files(PRIVATE_DIR) if code in (0, ERR_SETUP) else {}
+            sent = input_tar({str(PurePosixPath(p).relative_to(GRADE_DIR)): data
+                              for p, data in inputs.items()})
+            script = self._script(tree is not None, len(sent))
+            grading = GradingRun(box, ["timeout", "-s", "KILL", str(int(task.tests.timeout) + 300),
+                                       "bash", "-c", script], token, task.tests.timeout + 330)
+            # Whatever the tests left running dies before their results are read: by
+            # cgroup, from the host, pass after pass (a process that keeps re-forking
+            # cannot outrun it), else by the test user's kill -9 -1 in the box.
+            ran = grading.run(sent, lambda: b"swept\n" if _kill_test_user(box) else b"sweep\n")
+            private = grading.files()
         finally:
             box.remove_later()
+        tested = grading.tests_done
         prepared = _json(private.get("prepared.json")) or {}
         if prepared.get("probe"):
             _PROBES[self.image.tag] = prepared["probe"]
@@ -305,18 +320,17 @@ class Rewarder:
         else:  # checked once the tests ran (see _judge)
             verdict.canaries = {"used": True, "planted": len(canaries), "checked": False, "wrong": []}
         if patch is not None:  # the script's own output, never cut like the test log
-            verdict.apply_method = "failed" if ran.exit_code == ERR_PATCH else applied_with(ran.text)
-        if ran.exit_code == ERR_PATCH:
+            verdict.apply_method = ("failed" if ran.exit_code == ERR_PATCH and not tested
+                                    else applied_with(ran.text))
+        if ran.exit_code == ERR_PATCH and not tested:
             verdict.outcome = "patch_failed"
-        elif ran.exit_code == ERR_TREE:
+        elif ran.exit_code == ERR_TREE and not tested:
             verdict.outcome = "patch_failed"
             verdict.error = "the working tree could not be written for grading (over the disk bound?)"
         elif ran.exit_code != 0:
             verdict.outcome = "error"
-            verdict.error = f"the grading script failed before the tests ran (exit {ran.exit_code})"
-        elif code != 0:
-            verdict.outcome = "error"
-            verdict.error = f"the grading script failed after the tests ran (exit {code})"
+            when = "after" if tested else "before"
+            verdict.error = f"the grading script failed {when} the tests ran (exit {ran.exit_code})"
         else:
             self._judge(verdict, log, report, _json(private.get("result.json")), canaries)
         return verdict, _without(report, canaries), private.get("model.patch")
@@ -383,6 +397,12 @@ def _without(report: bytes | None, canaries: list[dict[str, str]]) -> bytes | No
             if f"{case.get('classname', '')}::{case.get('name', '')}" in keys:
                 parent.remove(case)
     return ET.tostring(root, encoding="utf-8")
+
+
+def _kill_test_user(box: Sandbox) -> bool:
+    """Every process of the test user killed from the host (False: it cannot see them)."""
+    kill = getattr(box, "kill_all_but_root", None)  # the grading script itself lives on
+    return bool(kill()) if kill is not None else False
 
 
 def _json(data: bytes | None) -> Any:
