@@ -25,7 +25,7 @@ from bashenv.grading.apply import applied_with, apply_snippet
 from bashenv.grading.canary import canary_reason, check
 from bashenv.grading.channel import GradingRun, input_tar
 from bashenv.grading.diff import changed_paths
-from bashenv.grading.parsers import PARSERS, _pytest_key
+from bashenv.grading.parsers import PARSERS, _pytest_key, hardened
 from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR, TaskImage
@@ -130,7 +130,8 @@ class Rewarder:
         self.image = image
         self.pool = pool
         self.backend = get_backend(backend) if pool is None else pool.backend
-        self.parser = PARSERS[task.tests.runner]
+        # A pytest -rA log parser (SWE-bench's) gets the hardened run too: plugin, canaries.
+        self.parser = hardened(PARSERS[task.tests.runner], task.tests.command)
         # The grader runs as root (tests as the agent user), with a network never, and an
         # empty workdir: the script fills it from the seed or from the agent's tree.
         spec = spec_for_task(task, image.tag, "grader", run_id, cap_add=GRADER_CAPS,
