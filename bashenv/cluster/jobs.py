@@ -129,12 +129,14 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
     say(f"{len(todo)} episode(s) on {len(placement.free)} node(s), "
         f"{sum(placement.free.values())} sandbox slot(s)")
     episode = ray.remote(num_cpus=0, max_retries=0)(episode_on_node)
-    shipped = {task.id: ray.put(pack_repo(task)) for task, *_ in todo}
+    shipped: dict[str, Any] = {}  # task id → its packed repository, from first send to result
     running: dict[Any, tuple[Task, int, int, list[str], str]] = {}
 
     def submit() -> None:
         while todo and (node := placement.pick()) is not None:
             task, infra_tries, lost_tries, history = todo.popleft()
+            if task.id not in shipped:
+                shipped[task.id] = ray.put(pack_repo(task))
             ref = episode.options(
                 resources={SLOT_RESOURCE: 1},
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
@@ -177,6 +179,7 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
                     continue
                 record.update(attempts=1 + infra_tries + lost_tries, infra_errors=history,
                               driver=socket.gethostname())
+                shipped.pop(task.id, None)  # its last attempt: Ray may free the repository
                 store.append(record)
                 if on_done is not None:
                     on_done(record)
