@@ -269,11 +269,14 @@ def write_model_patch(job, changed):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=60).returncode
     patch = b""
+    seed_index = os.path.join(job["seed"], ".git", "index")  # the base tree's, as the seed has it
     try:
-        if changed and run("read-tree", job["base"]) == 0:
+        if changed and (_copied(seed_index, env["GIT_INDEX_FILE"])
+                        or run("read-tree", job["base"]) == 0):
             # New files are marked (intent to add) so that the diff shows them; git refuses a
             # path below a symlink or an ignored one: then it is asked about the whole tree.
-            if run("add", "-A", "-N", *paths) != 0 and paths:
+            added = any(_new_to_git(work, job["seed"], rel) for rel in changed)
+            if added and run("add", "-A", "-N", *paths) != 0 and paths:
                 run("add", "-A", "-N")
             patch = _capped_output([*git, *DIFF, job["base"], *paths], work, env)
     except (OSError, subprocess.SubprocessError):
@@ -283,6 +286,23 @@ def write_model_patch(job, changed):
             handle.write(patch)
     if os.path.exists(env["GIT_INDEX_FILE"]):
         os.unlink(env["GIT_INDEX_FILE"])
+
+
+def _new_to_git(work, seed, rel):
+    """A file or symlink at `rel` where the base tree has none (nothing, or a directory)."""
+    def blob(root):
+        path = os.path.join(os.fsencode(root), rel)
+        return os.path.islink(path) or os.path.isfile(path)
+    return blob(work) and not blob(seed)
+
+
+def _copied(source, target):
+    try:
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            dst.write(src.read())
+        return True
+    except OSError:
+        return False
 
 
 def _capped_output(cmd, cwd, env):
