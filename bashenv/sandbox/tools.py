@@ -8,10 +8,11 @@ make a new volume (a new hash), so a box never sees a half-changed set.
 
 The volume is filled through a container that is created and never started (an archive
 upload into it), and checked once per process by reading back its hash file, written
-last. The volume carries the label `bashenv.tools=<hash>` and not `bashenv`, so the
-per-run cleanup of anonymous volumes never removes it; `bashenv gc` removes unused ones
-whose hash is not this bashenv's (gc.py). A volume of that name without the label is not
-ours: it is refused, never filled or removed.
+last; one process per host fills it (a file lock; processes on other hosts sharing the
+engine would write the same bytes). The volume carries the label `bashenv.tools=<hash>`
+and not `bashenv`, so the per-run cleanup of anonymous volumes never removes it; `bashenv
+gc` keeps it, `gc --all` removes it when unused (gc.py). A volume of that name without
+the label is not ours: it is refused, never filled or removed.
 """
 
 from __future__ import annotations
