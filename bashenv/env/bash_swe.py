@@ -14,7 +14,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -30,7 +30,7 @@ from bashenv.grading import Rewarder, Verdict
 from bashenv.images import TaskImage, ensure_task_image
 from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, BashSession, CommandResult, Sandbox, get_backend
-from bashenv.sandbox.fork import can_fork, deliver, restore, snapshot
+from bashenv.sandbox.fork import can_fork, restore, snapshot
 from bashenv.sandbox.pool import WarmPool, shared_pool
 from bashenv.sandbox.runtime import runtime as process_runtime
 from bashenv.sandbox.spec import SandboxSpec
@@ -203,14 +203,11 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         twin._box, twin._shell = None, None
         if self._box is None or self._shell is None:
             return twin  # no command ran yet: the twin starts its own box on its first one
-        # The twin's box starts while this one is being archived, and the archive travels
-        # into it while its shell starts.
+        # The twin's box starts while this one is being archived.
         executor = process_runtime().part("async-executor", _blocking_executor)
-        started: Future[Sandbox] = Future()
-        starting = executor.submit(self._start_twin_box, started)
+        starting = executor.submit(self._start_twin_box)
         try:
             snap = snapshot(self._box, self._shell)
-            deliver(started.result(), snap)
         except BashenvError:
             with contextlib.suppress(BashenvError):
                 _discard(*starting.result())
@@ -304,20 +301,13 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
         """`fork` for asyncio (the copy runs in a worker thread)."""
         return await _in_thread(self.fork)
 
-    def _start_twin_box(self, started: Future[Sandbox]) -> tuple[Sandbox, BashSession]:
+    def _start_twin_box(self) -> tuple[Sandbox, BashSession]:
         """A box with a shell for a fork: warm (seeded, wiped by the copy) or started now
-        without the seed (the copy fills it). `started` gets the box before its shell."""
-        try:
-            spec = self._agent_spec()
-            if self.pool is not None:
-                box, shell = self.pool.acquire_with_shell(spec)
-                started.set_result(box)
-                return box, shell
-            box = self.backend.start(replace(spec, seed=None))
-        except BaseException as exc:
-            started.set_exception(exc)
-            raise
-        started.set_result(box)
+        without the seed (the copy fills it)."""
+        spec = self._agent_spec()
+        if self.pool is not None:
+            return self.pool.acquire_with_shell(spec)
+        box = self.backend.start(replace(spec, seed=None))
         try:
             return box, BashSession(box)
         except BashenvError:

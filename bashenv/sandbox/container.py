@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -82,10 +81,6 @@ class Container:
         self._removed = False
         self.removal_failed = False
         self._switch: DeadmanSwitch | None = None
-        # The seed copy runs while the caller goes on (a shell starting: open_stream); every
-        # other use of the box waits for it first (_seeded).
-        self._seeding_lock = threading.Lock()
-        self._seeding: tuple[str, Any] | None = None
         registry().add(self)  # from here on, it is removed whatever happens
         try:
             # Held before the start: there is no moment in which it runs without an owner.
@@ -97,26 +92,12 @@ class Container:
                 forget_volume(spec.tools)
             raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
         if spec.seed:
-            try:
-                self._seeding = self._exec_begin(["cp", "-a", f"{spec.seed}/.", f"{spec.workdir}/"],
-                                                 user=str(AGENT_UID))
-            except SandboxError:
+            seeded = self.exec(["cp", "-a", f"{spec.seed}/.", f"{spec.workdir}/"],
+                               user=str(AGENT_UID))
+            if seeded.exit_code != 0:
                 self.remove()
-                raise
-
-    def _seeded(self) -> None:
-        """Wait for the seed copy started in __init__; a failed one removes the box."""
-        if self._seeding is None:
-            return
-        with self._seeding_lock:
-            if self._seeding is None:
-                return
-            seeded = self._exec_end(*self._seeding)
-            self._seeding = None
-        if seeded.exit_code != 0:
-            self.remove()
-            raise SandboxError(f"cannot copy {self.spec.seed} into {self.spec.workdir} of a "
-                               f"container from {self.spec.image}: {seeded.text[-500:]}")
+                raise SandboxError(f"cannot copy {spec.seed} into {spec.workdir} of a container "
+                                   f"from {spec.image}: {seeded.text[-500:]}")
 
     def exec(self, cmd: list[str], *, timeout: float | None = None, user: str = "",
              workdir: str | None = None, environment: dict[str, str] | None = None) -> ExecResult:
@@ -124,28 +105,14 @@ class Container:
         output (stdout and stderr) is kept as head + tail while it is read, at most
         EXEC_OUTPUT_CAP bytes, with a line saying how much was cut: a box that prints
         without end costs the host no more."""
-        self._seeded()
         if timeout is not None:
             cmd = ["timeout", "-s", "KILL", str(max(1, int(timeout + 0.999))), *cmd]
-        return self._exec_end(*self._exec_begin(cmd, user=user, workdir=workdir,
-                                                environment=environment))
-
-    def _exec_begin(self, cmd: list[str], *, user: str = "", workdir: str | None = None,
-                    environment: dict[str, str] | None = None) -> tuple[str, Any]:
-        """Start a command; `_exec_end` reads its output and exit code."""
         api = client().api
         try:
             exec_id = api.exec_create(self.id, cmd, user=user, environment=environment,
                                       workdir=workdir or self.spec.workdir)["Id"]
-            return exec_id, api.exec_start(exec_id, socket=True)
-        except ENGINE_ERRORS as exc:
-            reason = self.why_dead() or explain(exc)
-            raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
-
-    def _exec_end(self, exec_id: str, sock: Any) -> ExecResult:
-        try:
-            output = _read_capped(sock, EXEC_OUTPUT_CAP)
-            code = client().api.exec_inspect(exec_id)["ExitCode"]
+            output = _read_capped(api.exec_start(exec_id, socket=True), EXEC_OUTPUT_CAP)
+            code = api.exec_inspect(exec_id)["ExitCode"]
         except ENGINE_ERRORS as exc:
             reason = self.why_dead() or explain(exc)
             raise SandboxError(f"container {self.id[:12]}: exec failed: {reason}") from None
@@ -163,19 +130,12 @@ class Container:
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"cannot start a process in {self.id[:12]}: "
                                f"{self.why_dead() or explain(exc)}") from None
-        stream = DockerStream(exec_id, sock)
-        try:  # the process started alongside the seed copy; nothing is sent to it before
-            self._seeded()
-        except SandboxError:
-            stream.close()
-            raise
-        return stream
+        return DockerStream(exec_id, sock)
 
     def freeze(self) -> None:
         """Pause every process (the cgroup freezer): nothing runs until `thaw`. The freezer
         can fail on a busy host ("unable to freeze"): tried a few times, and a box left
         half-frozen is thawed again, so that it can still be removed."""
-        self._seeded()
         for attempt in range(3):
             try:
                 client().api.pause(self.id)
@@ -197,7 +157,6 @@ class Container:
     def put_files(self, files: dict[str, bytes], root: str = "/", mode: int = 0o644) -> None:
         """Write files at absolute paths below `root` (parents created) in one API call.
         `root` must be writable from the host: the rootfs, or a volume such as `scratch`."""
-        self._seeded()
         base = PurePosixPath(root)
         buf = io.BytesIO()
         now = int(time.time())
@@ -222,7 +181,6 @@ class Container:
     def read_archive(self, directory: str) -> Iterator[bytes]:
         """`directory` as a tar stream, read from the host side (nothing runs in the box),
         in chunks as they arrive; engine failures, also mid-stream, are SandboxErrors."""
-        self._seeded()
         try:
             chunks, _ = client().api.get_archive(self.id, directory, chunk_size=1 << 20)
         except ENGINE_ERRORS as exc:
@@ -239,7 +197,6 @@ class Container:
 
     def write_archive(self, directory: str, archive: IO[bytes] | bytes) -> None:
         """Extract a tar into `directory` (which must be writable from the host)."""
-        self._seeded()
         try:
             ok = client().api.put_archive(self.id, directory, archive)
         except ENGINE_ERRORS as exc:
@@ -251,7 +208,6 @@ class Container:
     def get_files(self, directory: str) -> dict[str, bytes]:
         """Regular files under `directory` (one API call), by path relative to it. The
         archive is capped while it is read (GET_FILES_CAP; over it: SandboxError)."""
-        self._seeded()
         try:
             stream, _ = self._container.get_archive(directory, chunk_size=1 << 20)
             data = bytearray()
@@ -285,7 +241,6 @@ class Container:
         (a remote engine, gVisor): the caller must fall back to an exec."""
         if self.spec.runtime not in (None, "runc"):  # e.g. gVisor: its processes are not ours
             return False
-        self._seeded()  # the copy's processes count as the box's
         procs_file = next((p for p in _cgroup_procs_candidates(self.id) if p.exists()), None)
         if procs_file is None:
             return False
@@ -370,10 +325,6 @@ class Container:
         again (with its switch released it also stops and removes itself)."""
         if self._removed:
             return
-        seeding, self._seeding = self._seeding, None
-        if seeding is not None:  # removed before anything waited for the seed copy
-            with contextlib.suppress(OSError):
-                seeding[1].close()
         failed = False
         try:
             # Removed through the API first, so that it is gone when this returns.

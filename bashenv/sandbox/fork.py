@@ -123,18 +123,13 @@ def snapshot(source: Sandbox, source_shell: BashSession) -> Snapshot:
     return Snapshot(archive, name, state)
 
 
-def deliver(target: Sandbox, snap: Snapshot) -> None:
-    """Put the snapshot's bundle into the workdir of `target` (a fresh box from the source's
-    spec), as the engine gives it (owned by the agent's user); `restore` unpacks it. Needs
-    no shell: it can travel while the target's shell starts."""
-    target.write_archive(target.spec.workdir, snap.archive)
-
-
 def restore(target: Sandbox, target_shell: BashSession, snap: Snapshot) -> None:
-    """Replace the writable places of `target` (seeded or not; `deliver` done) with the
-    snapshot's, extracted by the shell's user so the copy holds nothing the agent could
-    not have written, and give its shell the snapshot's state. The bundle is deleted.
-    Raises SandboxError."""
+    """Replace the writable places of `target` (a fresh box from the source's spec,
+    seeded or not) with the snapshot's, extracted by the shell's user so the copy holds
+    nothing the agent could not have written, and give its shell the snapshot's state.
+    The bundle arrives in the workdir as the engine gave it (owned by the agent's user)
+    and is deleted there. Raises SandboxError."""
+    target.write_archive(target.spec.workdir, snap.archive)
     inner = shlex.quote(f"{target.spec.workdir}/{snap.name}")
     state = shlex.quote(snap.state)
     wipe = " ".join(shlex.quote(p) for p in _places(target))
