@@ -96,6 +96,9 @@ class GradingRun:
         finally:
             self._stream.close()
         if self.code is None:  # no results line: killed, or it failed before its trap was set
+            dead = self.box.why_dead()
+            if dead:  # the engine's fault or the box's end, not the change's: an infra error
+                raise SandboxError(f"the grading in {self.box.id[:12]} broke off: {dead}")
             self.code = self._stream.exit_code()
         if self._results is None:
             self.output.add(self._pending)
