@@ -355,9 +355,9 @@ def test_requirements_files_are_read_at_the_setup_commit_as_swebench_does(tmp_pa
     ("tampered", "unresolved"),  # the patch's doing: graded, not a harness error
     ("patch_failed", "error"), ("error", "error"), ("empty_patch", "empty_patch")])
 def test_verdict_outcomes_map_to_swebench_report_lists(outcome, status):
-    from bashenv.swebench.evaluate import _status
+    from bashenv.swebench.evaluate import status_of
 
-    assert _status({"outcome": outcome}) == status
+    assert status_of({"outcome": outcome}) == status
 
 
 def test_compiled_requirements_get_build_tools_only_when_pip_fails(tmp_path):

@@ -3,15 +3,18 @@ body of `bashenv eval --ray`."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bashenv.cli.app import app, console
+
+if TYPE_CHECKING:
+    from bashenv.task import Task
 
 cluster_app = typer.Typer(help="Ray clusters: node resources and a survey of the nodes.",
                           no_args_is_help=True)
@@ -43,43 +46,21 @@ def nodes(ray: str = typer.Option("auto", "--ray", help="The cluster: auto or HE
 def eval_on_ray(predictions: Path, tasks_dir: Path, run_dir: Path | None, address: str,
                 registry: str | None, run_id: str) -> int:
     """`bashenv eval --ray`: the local eval's progress lines and summary, the gradings on
-    the cluster; returns the exit code (1 when an instance ended in error)."""
+    the cluster (each line says the node); returns the exit code (1: an instance in error)."""
     from bashenv.cluster.evaluation import evaluate_on_ray
-    from bashenv.swebench.evaluate import Outcome, read_predictions, unknown_predictions
-    from bashenv.task import load_tasks
+    from bashenv.swebench.commands import run_eval
+    from bashenv.swebench.evaluate import Outcome
 
-    tasks = load_tasks(tasks_dir)
-    unknown = unknown_predictions(predictions, tasks)
-    if unknown:
-        console.print(f"[yellow]{len(unknown)} prediction(s) name no task in {tasks_dir}: "
-                      f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
-    run_dir = run_dir or Path("evaluation") / predictions.stem
-    started = time.monotonic()
-    known = {t.id for t in tasks}
-    total = sum(1 for i in read_predictions(predictions) if i in known)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        bar = progress.add_task(f"grading {total} prediction(s) on Ray", total=total)
+    def on_ray(preds: Path, tasks: list[Task], out: Path,
+               done: Callable[[Outcome], None]) -> dict[str, Any]:
+        return evaluate_on_ray(preds, tasks, out, run_id, address=address, registry=registry,
+                               on_done=done, say=console.print)
 
-        def done(outcome: Outcome) -> None:
-            progress.advance(bar)
-            node = outcome.verdict.get("node") or {}
-            where = f" on {node.get('host')}/{node.get('node_id', '')[:12]}" if node else ""
-            retried = 0 if outcome.cached else len(outcome.verdict.get("infra_errors") or [])
-            progress.console.print(f"{outcome.instance_id}: {outcome.status}"
-                                   + (" (cached)" if outcome.cached else where)
-                                   + (f" after {retried} lost grading(s)" if retried else ""),
-                                   markup=False)
+    def node_of(outcome: Outcome) -> str:
+        node = outcome.verdict.get("node") or {}
+        where = f" on {node.get('host')}/{node.get('node_id', '')[:12]}" if node else ""
+        retried = len(outcome.verdict.get("infra_errors") or [])
+        return where + (f" after {retried} lost grading(s)" if retried else "")
 
-        report = evaluate_on_ray(predictions, tasks, run_dir, run_id, address=address,
-                                 registry=registry, on_done=done, say=progress.console.print)
-    table = Table("", "instances", title=f"report: {run_dir / 'report.json'}")
-    for key in ("total", "submitted", "completed", "resolved", "unresolved", "empty_patch", "error"):
-        table.add_row(key, str(report[f"{key}_instances"]))
-    Console().print(table)
-    Console().print(f"wall time {time.monotonic() - started:.1f}s")
-    if report["error_ids"]:
-        console.print(f"[red]error (no verdict): {', '.join(report['error_ids'])}")
-        return 1
-    return 0
+    return run_eval(predictions, tasks_dir, run_dir, 1, run_id, console, evaluator=on_ray,
+                    where=" on Ray", described=node_of)

@@ -12,49 +12,22 @@ is cached and written when it arrives. verdict.json names the node that graded i
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bashenv.cluster.grading import graded_on_ray
-from bashenv.errors import BashenvError, TaskError
 from bashenv.sandbox import PROCESS_RUN_ID
 from bashenv.swebench.evaluate import (
     Outcome,
-    _grader_digest,
-    _status,
-    cache_key,
-    read_predictions,
-    run_report,
+    grader_digest,
+    planned,
+    settled,
+    stored,
     write_instance,
+    write_run_report,
 )
 from bashenv.task import Task
-
-
-def _settled(task: Task, patch: str | None, cache: Path, grader: str) -> Outcome | str:
-    """The outcome the driver knows without grading (as swebench.evaluate.grade_one
-    decides it), else the cache key under which the verdict will be stored."""
-    if not patch or not patch.strip():
-        return Outcome(task.id, "empty_patch", {"task_id": task.id, "outcome": "empty_patch"})
-    try:
-        key = cache_key(task, patch, grader)
-    except BashenvError as exc:
-        return Outcome(task.id, "error", {"task_id": task.id, "outcome": "error", "error": str(exc)})
-    cached = cache / f"{key}.json"
-    if cached.is_file():
-        verdict = json.loads(cached.read_text())
-        return Outcome(task.id, _status(verdict), verdict, cached=True)
-    return key
-
-
-def _store(cache: Path, key: str, verdict: dict[str, Any]) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{key}.json"
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(verdict))
-    tmp.replace(target)
 
 
 def evaluate_on_ray(predictions: Path, tasks: list[Task], run_dir: Path,
@@ -67,13 +40,9 @@ def evaluate_on_ray(predictions: Path, tasks: list[Task], run_dir: Path,
     write the run as `bashenv eval` does; return its report."""
     from bashenv.task.source import cache_dir
 
-    preds = read_predictions(predictions)
-    by_id = {t.id: t for t in tasks}
-    todo = [(by_id[i], p.get("model_patch")) for i, p in sorted(preds.items()) if i in by_id]
-    if not todo:
-        raise TaskError(f"{predictions}: no prediction names a task among the {len(tasks)} given")
+    preds, todo = planned(predictions, tasks)
     cache = cache or cache_dir() / "eval"
-    grader = _grader_digest()
+    grader = grader_digest()
     run_dir.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
 
@@ -85,7 +54,7 @@ def evaluate_on_ray(predictions: Path, tasks: list[Task], run_dir: Path,
 
     remote: list[tuple[Task, str, str]] = []  # (task, patch, cache key)
     for task, patch in todo:
-        known = _settled(task, patch, cache, grader)
+        known = settled(task, patch, cache, grader)
         if isinstance(known, Outcome):
             finish(task, patch, known)
         else:
@@ -95,11 +64,5 @@ def evaluate_on_ray(predictions: Path, tasks: list[Task], run_dir: Path,
         for index, graded in graded_on_ray(diffs, address=address, run_id=run_id,
                                            registry=registry, say=say):
             task, patch, key = remote[index]
-            verdict = {**graded, "python": task.metadata.get("python"),
-                       "python_spec": task.metadata.get("python_spec")}
-            if not verdict.get("infra"):  # an engine hiccup or a lost grading: re-run grades it
-                _store(cache, key, verdict)
-            finish(task, patch, Outcome(task.id, _status(verdict), verdict))
-    report = run_report(tasks, preds, outcomes)
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
-    return report
+            finish(task, patch, stored(task, graded, cache, key))
+    return write_run_report(run_dir, tasks, preds, outcomes)

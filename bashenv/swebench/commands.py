@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,10 +15,11 @@ from rich.table import Table
 
 from bashenv.errors import TaskError
 from bashenv.grading.validate import TaskReport, summarize, validate_path
-from bashenv.swebench.evaluate import Outcome, evaluate, unknown_predictions
+from bashenv.swebench.evaluate import Outcome, evaluate, read_predictions, unknown_predictions
 from bashenv.swebench.export import export_tasks
 from bashenv.swebench.importer import import_instances
 from bashenv.task.loader import load_tasks
+from bashenv.task.model import Task
 
 
 def split_ids(ids: list[str] | None) -> list[str] | None:
@@ -95,9 +98,21 @@ def run_export(path: Path, out: Path) -> None:
     Console().print(f"exported {count} task(s) to {out}")
 
 
+Evaluator = Callable[[Path, list[Task], Path, Callable[[Outcome], None]], dict[str, Any]]
+
+
+def _how(outcome: Outcome) -> str:
+    how = outcome.verdict.get("apply_method")
+    how = ("patch did not apply" if how == "failed" else
+           f"applied with {how}" if how and not how.startswith("applied") else how)
+    return f" ({how})" if how else ""
+
+
 def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: int,
-             run_id: str, err: Console) -> int:
-    """Grade, print a summary; returns the exit code (1 when an instance ended in error)."""
+             run_id: str, err: Console, evaluator: Evaluator | None = None,
+             where: str = "", described: Callable[[Outcome], str] = _how) -> int:
+    """Grade (locally, or with `evaluator`, e.g. on a Ray cluster `where`), print progress
+    and a summary; returns the exit code (1 when an instance ended in error)."""
     tasks = load_tasks(tasks_dir)
     unknown = unknown_predictions(predictions, tasks)
     if unknown:
@@ -109,21 +124,19 @@ def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: 
                TimeElapsedColumn())
     with Progress(*columns, console=err) as progress:
         known = {t.id for t in tasks}
-        from bashenv.swebench.evaluate import read_predictions
-
         total = sum(1 for i in read_predictions(predictions) if i in known)
-        bar = progress.add_task(f"grading {total} prediction(s)", total=total)
+        bar = progress.add_task(f"grading {total} prediction(s){where}", total=total)
 
         def done(outcome: Outcome) -> None:
             progress.advance(bar)
-            how = outcome.verdict.get("apply_method")
-            how = ("patch did not apply" if how == "failed" else
-                   f"applied with {how}" if how and not how.startswith("applied") else how)
             progress.console.print(f"{outcome.instance_id}: {outcome.status}"
-                                   + (f" ({how})" if how else "")
-                                   + (" (cached)" if outcome.cached else ""), markup=False)
+                                   + (" (cached)" if outcome.cached else described(outcome)),
+                                   markup=False)
 
-        report = evaluate(predictions, tasks, run_dir, run_id, workers, done)
+        if evaluator is None:
+            report = evaluate(predictions, tasks, run_dir, run_id, workers, done)
+        else:
+            report = evaluator(predictions, tasks, run_dir, done)
     table = Table("", "instances", title=f"report: {run_dir / 'report.json'}")
     for key in ("total", "submitted", "completed", "resolved", "unresolved", "empty_patch", "error"):
         table.add_row(key, str(report[f"{key}_instances"]))

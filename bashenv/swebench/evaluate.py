@@ -51,7 +51,7 @@ def read_predictions(path: Path) -> dict[str, dict[str, Any]]:
     return preds
 
 
-def _grader_digest() -> str:
+def grader_digest() -> str:
     """The code a verdict depends on: the grader, and the log parsers it may call."""
     digest = hashlib.sha256()
     for file in [*sorted(GRADING_DIR.glob("*.py")), Path(__file__).parent / "log_parsers.py"]:
@@ -90,7 +90,7 @@ def instance_report(task: Task, patch: str | None, verdict: dict[str, Any]) -> d
     }}
 
 
-def _status(verdict: dict[str, Any]) -> str:
+def status_of(verdict: dict[str, Any]) -> str:
     outcome = verdict.get("outcome")
     if outcome == "resolved":
         return "resolved"
@@ -99,12 +99,9 @@ def _status(verdict: dict[str, Any]) -> str:
     return "empty_patch" if outcome == "empty_patch" else "error"
 
 
-def grade_one(task: Task, patch: str | None, run_id: str, cache: Path,
-              grader: str) -> Outcome:
-    """One prediction: from the cache, else a fresh grading container."""
-    from bashenv.grading import Rewarder
-    from bashenv.images import ensure_task_image
-
+def settled(task: Task, patch: str | None, cache: Path, grader: str) -> Outcome | str:
+    """The outcome known without grading (an empty patch, a key that cannot be made, a
+    cached verdict), else the cache key the verdict will be stored under."""
     if not patch or not patch.strip():
         return Outcome(task.id, "empty_patch", {"task_id": task.id, "outcome": "empty_patch"})
     try:
@@ -114,21 +111,40 @@ def grade_one(task: Task, patch: str | None, run_id: str, cache: Path,
     cached = cache / f"{key}.json"
     if cached.is_file():
         verdict = json.loads(cached.read_text())
-        return Outcome(task.id, _status(verdict), verdict, cached=True)
+        return Outcome(task.id, status_of(verdict), verdict, cached=True)
+    return key
+
+
+def stored(task: Task, graded: dict[str, Any], cache: Path, key: str) -> Outcome:
+    """A fresh verdict with the task's Python recorded, cached unless it is an infra failure
+    (an engine hiccup or a lost grading is graded again on the next run, never cached)."""
+    verdict = {**graded, "python": task.metadata.get("python"),
+               "python_spec": task.metadata.get("python_spec")}
+    if not verdict.get("infra"):
+        cache.mkdir(parents=True, exist_ok=True)
+        target = cache / f"{key}.json"
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(verdict))
+        tmp.replace(target)
+    return Outcome(task.id, status_of(verdict), verdict)
+
+
+def grade_one(task: Task, patch: str | None, run_id: str, cache: Path,
+              grader: str) -> Outcome:
+    """One prediction: from the cache, else a fresh grading container."""
+    from bashenv.grading import Rewarder
+    from bashenv.images import ensure_task_image
+
+    known = settled(task, patch, cache, grader)
+    if isinstance(known, Outcome):
+        return known
     try:
         image = ensure_task_image(task)
     except BashenvError as exc:
         return Outcome(task.id, "error", {"task_id": task.id, "outcome": "error",
                                           "error": f"image build: {exc}"})
-    result = Rewarder(task, image, run_id).grade(patch)
-    verdict = {**result.to_dict(),  # apply_method: the Verdict's, as the grader saw it
-               "python": task.metadata.get("python"), "python_spec": task.metadata.get("python_spec")}
-    if not result.infra:  # an engine hiccup is retried on the next run, never cached
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(verdict))
-        tmp.replace(cached)
-    return Outcome(task.id, _status(verdict), verdict)
+    # apply_method: the Verdict's, as the grader saw it
+    return stored(task, Rewarder(task, image, run_id).grade(patch or "").to_dict(), cache, known)
 
 
 def write_instance(run_dir: Path, task: Task, patch: str | None, outcome: Outcome) -> None:
@@ -169,19 +185,33 @@ def run_report(tasks: list[Task], preds: dict[str, dict[str, Any]],
     }
 
 
+def planned(predictions: Path, tasks: list[Task]) -> tuple[dict[str, dict[str, Any]],
+                                                               list[tuple[Task, str | None]]]:
+    """The predictions, and (task, patch) for each one naming a task among `tasks`."""
+    preds = read_predictions(predictions)
+    by_id = {t.id: t for t in tasks}
+    todo = [(by_id[i], p.get("model_patch")) for i, p in sorted(preds.items()) if i in by_id]
+    if not todo:
+        raise TaskError(f"{predictions}: no prediction names a task among the {len(tasks)} given")
+    return preds, todo
+
+
+def write_run_report(run_dir: Path, tasks: list[Task], preds: dict[str, dict[str, Any]],
+                     outcomes: list[Outcome]) -> dict[str, Any]:
+    report = run_report(tasks, preds, outcomes)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
 def evaluate(predictions: Path, tasks: list[Task], run_dir: Path, run_id: str, workers: int = 2,
              on_done: Callable[[Outcome], None] | None = None,
              cache: Path | None = None) -> dict[str, Any]:
     """Grade every prediction whose instance is among `tasks`; write the run; return its report."""
     from bashenv.task.source import cache_dir
 
-    preds = read_predictions(predictions)
-    by_id = {t.id: t for t in tasks}
-    todo = [(by_id[i], p.get("model_patch")) for i, p in sorted(preds.items()) if i in by_id]
-    if not todo:
-        raise TaskError(f"{predictions}: no prediction names a task among the {len(tasks)} given")
+    preds, todo = planned(predictions, tasks)
     cache = cache or cache_dir() / "eval"
-    grader = _grader_digest()
+    grader = grader_digest()
     run_dir.mkdir(parents=True, exist_ok=True)
 
     def job(item: tuple[Task, str | None]) -> Outcome:
@@ -194,9 +224,7 @@ def evaluate(predictions: Path, tasks: list[Task], run_dir: Path, run_id: str, w
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         outcomes = list(pool.map(job, todo))
-    report = run_report(tasks, preds, outcomes)
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
-    return report
+    return write_run_report(run_dir, tasks, preds, outcomes)
 
 
 def unknown_predictions(predictions: Path, tasks: list[Task]) -> list[str]:
