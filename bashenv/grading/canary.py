@@ -160,12 +160,22 @@ def _probes(tree: ast.Module, text: str, focus: set[str]) -> list[tuple[str, str
     only: `assert f(1, "a") == 2` or `self.assertEqual(f(1), 2)`. Those inside the `focus`
     tests (FAIL_TO_PASS: what a forgery must fake) when there are any, else all of the file's."""
     found: dict[bool, list[tuple[str, str, object]]] = {True: [], False: []}
+    # Lines split as the parser counts them, once per file (ast.get_source_segment splits
+    # the whole text again on every call: quadratic on a big test file).
+    lines = [line.encode() for line in re.split(r"\r\n|\r|\n", text)]
     for name, test in _tests(tree):
-        found[name in focus] += [(name.split("::")[-1], call, want) for call, want in _asserts(test, text)]
+        found[name in focus] += [(name.split("::")[-1], call, want) for call, want in _asserts(test, lines)]
     return found[True] or found[False]
 
 
-def _asserts(test: ast.AST, text: str) -> list[tuple[str, object]]:
+def _one_line(lines: list[bytes], node: ast.expr) -> str | None:
+    """The node's source when it stands on one line (offsets are UTF-8 byte columns)."""
+    if node.end_lineno != node.lineno or node.end_col_offset is None:
+        return None
+    return lines[node.lineno - 1][node.col_offset:node.end_col_offset].decode("utf-8", "replace")
+
+
+def _asserts(test: ast.AST, lines: list[bytes]) -> list[tuple[str, object]]:
     found: list[tuple[str, object]] = []
     for node in ast.walk(test):
         if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) \
@@ -180,9 +190,9 @@ def _asserts(test: ast.AST, text: str) -> list[tuple[str, object]]:
             if isinstance(call, ast.Call) and _plain_callee(call.func) and canary_values.literal(want) \
                     and all(canary_values.literal(a) for a in call.args) \
                     and all(k.arg and canary_values.literal(k.value) for k in call.keywords):
-                segment = ast.get_source_segment(text, call)
+                segment = _one_line(lines, call)
                 expected = ast.literal_eval(want)
-                if segment and "\n" not in segment and canary_values.writable(expected):
+                if segment and canary_values.writable(expected):
                     found.append((segment, expected))
                 break
     return found
