@@ -62,7 +62,7 @@ def default_tasks_dir() -> Path:
     return Path(override) if override else bundled_dir("tasks")
 
 
-def _resolve_tasks(tasks: Any, repos: str | Path | None = None) -> list[Task]:
+def resolve_tasks(tasks: Any, repos: str | Path | None = None) -> list[Task]:
     """A path, a Task, a task id from the default directory, a SWE-bench instances file
     (.json/.jsonl/.parquet; `repos`: its directory of OWNER__NAME.git), or a list of those."""
     if tasks is None:
@@ -78,7 +78,7 @@ def _resolve_tasks(tasks: Any, repos: str | Path | None = None) -> list[Task]:
                                f"in {default_tasks_dir()}")
         return matching
     if isinstance(tasks, (list, tuple)):
-        return sorted((t for item in tasks for t in _resolve_tasks(item, repos)), key=lambda t: t.id)
+        return sorted((t for item in tasks for t in resolve_tasks(item, repos)), key=lambda t: t.id)
     return load_tasks(tasks)
 
 
@@ -97,7 +97,7 @@ class BashSWEEnv(gym.Env[dict[str, Any], str]):
                  run_id: str = PROCESS_RUN_ID, warm_pool: int | WarmPool = 0,
                  runtime: str | None = None, backend: str | Backend | None = None,
                  repos: str | Path | None = None) -> None:
-        self.tasks = _resolve_tasks(tasks, repos)  # repos: for a SWE-bench instances file
+        self.tasks = resolve_tasks(tasks, repos)  # repos: for a SWE-bench instances file
         if not self.tasks:
             raise BashenvError("BashSWEEnv needs at least one task")
         if render_mode not in (None, "ansi"):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bashenv.agents import Agent, AgentSpec, load_agent_config
-from bashenv.env.bash_swe import _resolve_tasks
+from bashenv.env.bash_swe import resolve_tasks
 from bashenv.runner.results import Plan, run_paths, write_predictions
 from bashenv.runner.run import run_benchmark
 
@@ -65,7 +65,7 @@ def run(tasks: Any = None, agent: AgentLike = "gold", *, output: str | Path | No
     factory = agent_spec(agent, agent_config, model=model, base_url=base_url, replay=replay)
     factory()  # a bad name, file or setting fails here, before any container starts
     results, run_dir = run_paths(output or Path("runs") / default_label(factory))
-    task_list = _resolve_tasks(tasks)
+    task_list = resolve_tasks(tasks)
     plans: list[Plan] = []
     records = run_benchmark(task_list, factory, results, workers=workers, run_id=run_id,
                             infra_retries=infra_retries, on_done=on_done, backend=backend,

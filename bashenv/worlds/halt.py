@@ -86,9 +86,9 @@ class HaltEnv(gym.Env[dict[str, Any], Any]):
         for source in sources or []:  # checked now, read at the first mined episode
             source_files(source)
         if tasks is not None:
-            from bashenv.env.bash_swe import _resolve_tasks
+            from bashenv.env.bash_swe import resolve_tasks
 
-            tasks = _resolve_tasks(tasks, repos)
+            tasks = resolve_tasks(tasks, repos)
         self.tasks, self.sources = list(tasks or []), list(sources or [])
         self.mined_share = mined_share if self.tasks or self.sources else 0.0
         self.mined_two_sided = mined_two_sided
