@@ -14,7 +14,7 @@ USES_ENGINE = False  # reads source files only (conftest)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bashenv"
 LAYERS = {  # room -> layer; a room imports rooms of a strictly lower layer (or itself)
-    "errors": 0, "bundled": 1, "_data": 1, "jsonl": 1,
+    "errors": 0, "bundled": 1, "_data": 1, "jsonl": 1, "cache": 1,
     "task": 2, "sandbox": 2,
     "images": 3,
     "grading": 4,

@@ -38,7 +38,7 @@ def evaluate_on_ray(predictions: Path, tasks: list[Task], run_dir: Path,
                     say: Callable[[str], None] = print) -> dict[str, Any]:
     """Grade every prediction whose instance is among `tasks` on the cluster at `address`;
     write the run as `bashenv eval` does; return its report."""
-    from bashenv.task.source import cache_dir
+    from bashenv.cache import cache_dir
 
     preds, todo = planned(predictions, tasks)
     cache = cache or cache_dir() / "eval"

@@ -14,8 +14,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from bashenv.cache import cache_dir, file_lock
 from bashenv.task import Task
-from bashenv.task.source import UPLOAD_PACK, cache_dir, file_lock, resolve_commit
+from bashenv.task.source import UPLOAD_PACK, resolve_commit
 
 
 def pack_repo(task: Task) -> tuple[str, bytes]:

@@ -21,13 +21,14 @@ from pathlib import Path
 import docker.errors
 import git
 
+from bashenv.cache import file_lock
 from bashenv.errors import ImageBuildError
 from bashenv.images.native import pip_install_step
 from bashenv.images.prune import Pruning, prune
 from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
 from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.task.model import Task
-from bashenv.task.source import export_base_repo, file_lock, resolve_commit
+from bashenv.task.source import export_base_repo, resolve_commit
 
 log = logging.getLogger("bashenv.images")
 

@@ -18,19 +18,16 @@ the label is not ours: it is refused, never filled or removed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
-import os
 import tarfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker.errors
 import docker.types
 
+from bashenv.cache import file_lock
 from bashenv.errors import SandboxError
 from bashenv.sandbox.engine import ENGINE_ERRORS, client, explain
 from bashenv.sandbox.lifecycle import owner_labels
@@ -100,7 +97,7 @@ def ensure_volume(tools: ToolSet, image: str, run_id: str) -> None:
     with ready.lock:
         if tools.digest in ready.digests:
             return
-        with _host_lock(tools.volume):  # other processes of this host fill it only once
+        with file_lock(tools.volume):  # other processes of this host fill it only once
             _fill(tools, image, run_id)
         ready.digests.add(tools.digest)
 
@@ -162,14 +159,3 @@ def _archive(tools: ToolSet) -> bytes:
     return buf.getvalue()
 
 
-@contextlib.contextmanager
-def _host_lock(name: str) -> Iterator[None]:
-    """flock on a file in bashenv's cache directory: one filler per host at a time."""
-    root = Path(os.environ.get("BASHENV_CACHE", Path.home() / ".cache" / "bashenv")) / "locks"
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

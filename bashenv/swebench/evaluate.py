@@ -207,7 +207,7 @@ def evaluate(predictions: Path, tasks: list[Task], run_dir: Path, run_id: str, w
              on_done: Callable[[Outcome], None] | None = None,
              cache: Path | None = None) -> dict[str, Any]:
     """Grade every prediction whose instance is among `tasks`; write the run; return its report."""
-    from bashenv.task.source import cache_dir
+    from bashenv.cache import cache_dir
 
     preds, todo = planned(predictions, tasks)
     cache = cache or cache_dir() / "eval"

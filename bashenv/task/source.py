@@ -8,7 +8,6 @@ a fresh one-commit repo.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -16,12 +15,11 @@ import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import git
 
+from bashenv.cache import cache_dir, file_lock
 from bashenv.errors import TaskError
 from bashenv.task.model import Task
 
@@ -36,25 +34,6 @@ GIT_IDENTITY = {
     "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
     "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
 }
-
-
-def cache_dir() -> Path:
-    root = Path(os.environ.get("BASHENV_CACHE", Path.home() / ".cache" / "bashenv"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
-@contextmanager
-def file_lock(name: str) -> Iterator[None]:
-    """A lock shared by threads and processes on this host (flock on a cache file)."""
-    lock_dir = cache_dir() / "locks"
-    lock_dir.mkdir(exist_ok=True)
-    with open(lock_dir / f"{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _is_url(repo: str) -> bool:

@@ -77,7 +77,7 @@ def _mined(entry: dict[str, Any], path: str, origin: str) -> Mined:
 
 
 def cache_file(url: str) -> Path:
-    from bashenv.task.source import cache_dir
+    from bashenv.cache import cache_dir
 
     return cache_dir() / f"halt-mined-v{CACHE_VERSION}" / \
         (hashlib.sha256(url.encode()).hexdigest()[:20] + ".json")
