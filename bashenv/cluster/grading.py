@@ -17,7 +17,7 @@ from typing import Any
 
 from bashenv.cluster.images import ensure_image
 from bashenv.cluster.jobs import LOST_NODE_RETRIES, Placement, node_alive
-from bashenv.cluster.nodes import SLOT_RESOURCE, connect, node_here, survey
+from bashenv.cluster.nodes import SLOT_RESOURCE, connect, node_here
 from bashenv.cluster.ship import pack_repo, unpack_repo
 from bashenv.errors import BashenvError
 from bashenv.grading import Rewarder
@@ -56,14 +56,7 @@ def graded_on_ray(diffs: list[tuple[Task, str]], *, address: str | None = "auto"
     from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskUnschedulableError
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = survey(ray)
-    for seen in nodes:
-        if not seen.ok:
-            say(f"node {seen.id[:12]} ({seen.host}) excluded: {seen.reason}")
-    placement = Placement(nodes)
-    if diffs and not placement.free:
-        raise BashenvError(f"no node of the Ray cluster at {address!r} can run sandboxes "
-                           f"({len(nodes)} node(s) seen; reasons above)")
+    placement = Placement.surveyed(ray, address, bool(diffs), say)
     grade = ray.remote(num_cpus=0, max_retries=0)(grade_on_node)
     todo: deque[tuple[int, list[str]]] = deque((i, []) for i in range(len(diffs)))
     shipped: dict[str, Any] = {}  # task id → its packed repository in Ray's object store

@@ -84,6 +84,21 @@ class Placement:
     def drop(self, node: str) -> None:
         self.free.pop(node, None)
 
+    @classmethod
+    def surveyed(cls, ray: Any, address: str | None, needed: bool,
+                 say: Callable[[str], None]) -> Placement:
+        """The cluster's healthy nodes (each excluded one said, with why); an error when
+        work is `needed` and no node can run sandboxes."""
+        nodes = survey(ray)
+        for seen in nodes:
+            if not seen.ok:
+                say(f"node {seen.id[:12]} ({seen.host}) excluded: {seen.reason}")
+        placement = cls(nodes)
+        if needed and not placement.free:
+            raise BashenvError(f"no node of the Ray cluster at {address!r} can run sandboxes "
+                               f"({len(nodes)} node(s) seen; reasons above)")
+        return placement
+
 
 def node_alive(ray: Any, node: str) -> bool:
     return any(n["NodeID"] == node and n.get("Alive") for n in ray.nodes())
@@ -118,14 +133,7 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
     # (task, infrastructure retries, reschedules after a lost node, what went wrong)
     todo: deque[tuple[Task, int, int, list[str]]] = deque(
         (task, 0, 0, []) for task in tasks if task.id in set(plan.todo))
-    nodes = survey(ray)
-    for seen in nodes:
-        if not seen.ok:
-            say(f"node {seen.id[:12]} ({seen.host}) excluded: {seen.reason}")
-    placement = Placement(nodes)
-    if todo and not placement.free:
-        raise BashenvError(f"no node of the Ray cluster at {address!r} can run sandboxes "
-                           f"({len(nodes)} node(s) seen; reasons above)")
+    placement = Placement.surveyed(ray, address, bool(todo), say)
     say(f"{len(todo)} episode(s) on {len(placement.free)} node(s), "
         f"{sum(placement.free.values())} sandbox slot(s)")
     episode = ray.remote(num_cpus=0, max_retries=0)(episode_on_node)
