@@ -18,17 +18,12 @@ compiler is installed only because pip needed one (bashenv/images/native.py).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-import tarfile
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import rid
+from tests.sdist_repo import sdist_repository
 from tests.test_swebench_e2e import _bashenv, _spec_source
 
 DJANGO = "3.0.14"
@@ -41,57 +36,19 @@ NEW_TEST = '''
     def test_phone2numeric_upper(self):
         self.assertEqual(text.phone2numeric('0800 FLOWERS'), '0800 3569377')
 '''
-GIT_ENV = {"GIT_AUTHOR_NAME": "bashenv", "GIT_AUTHOR_EMAIL": "bashenv@localhost",
-           "GIT_COMMITTER_NAME": "bashenv", "GIT_COMMITTER_EMAIL": "bashenv@localhost",
-           "GIT_AUTHOR_DATE": "2021-04-06T00:00:00Z", "GIT_COMMITTER_DATE": "2021-04-06T00:00:00Z"}
 
 
-def _cache() -> Path:
-    return Path(os.environ.get("BASHENV_CACHE", Path.home() / ".cache" / "bashenv")) / "fixtures"
-
-
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT_ENV}).stdout
+def _with_new_test(text: str) -> str:
+    anchor = "    def test_slugify(self):"
+    return text.replace(anchor, NEW_TEST.lstrip("\n") + "\n" + anchor, 1)
 
 
 def django_fixture() -> dict[str, str]:
     """The repositories directory (holding django__django.git), base commit, gold patch and
     test patch; built from the cached sdist on first use."""
-    folder = _cache()
-    done = folder / f"django-{DJANGO}-phone2numeric.json"
-    if done.is_file() and Path(json.loads(done.read_text())["repos"]).is_dir():
-        return json.loads(done.read_text())
-    folder.mkdir(parents=True, exist_ok=True)
-    sdist = folder / f"Django-{DJANGO}.tar.gz"
-    if not sdist.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
-                        ":all:", f"Django=={DJANGO}", "-d", str(folder)], check=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        with tarfile.open(sdist) as archive:
-            archive.extractall(tmp, filter="data")
-        work = Path(tmp) / f"Django-{DJANGO}"
-        source = work / "django/utils/text.py"
-        code = source.read_text()
-        assert code.count(BUG[0]) == 1
-        source.write_text(code.replace(*BUG))
-        _git(work, "init", "-q")
-        _git(work, "add", "-A")
-        _git(work, "commit", "-q", "-m", f"Django {DJANGO}, phone2numeric without lower()")
-        base = _git(work, "rev-parse", "HEAD").strip()
-        source.write_text(code)
-        gold = _git(work, "diff")
-        _git(work, "checkout", "-q", "--", "django/utils/text.py")
-        tests = work / "tests/utils_tests/test_text.py"
-        anchor = "    def test_slugify(self):"
-        tests.write_text(tests.read_text().replace(anchor, NEW_TEST.lstrip("\n") + "\n" + anchor, 1))
-        test_patch = _git(work, "diff")
-        repos = folder / f"django-{DJANGO}-repos"
-        shutil.rmtree(repos, ignore_errors=True)
-        _git(work, "clone", "-q", "--bare", str(work), str(repos / "django__django.git"))
-    fixture = {"repos": str(repos), "base": base, "gold": gold, "test_patch": test_patch}
-    done.write_text(json.dumps(fixture))
-    return fixture
+    return sdist_repository("Django", DJANGO, "phone2numeric", "django__django.git",
+                            "django/utils/text.py", BUG, "tests/utils_tests/test_text.py",
+                            _with_new_test)
 
 
 @pytest.fixture(scope="module")

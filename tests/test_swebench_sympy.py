@@ -18,17 +18,13 @@ The sdist (7 MB) and the repository built from it are cached under $BASHENV_CACH
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import rid
+from tests.sdist_repo import sdist_repository
 from tests.test_swebench_e2e import _bashenv, _spec_source
-from tests.test_swebench_runners import _cache, _git
 
 SYMPY = "1.12"
 IID = "sympy__sympy-90001"
@@ -63,45 +59,18 @@ sys.exit(0 if sympy.test(*args.paths, verbose=args.verbose) else 1)
 '''
 
 
+def _stand_in(work: Path) -> None:
+    assert not (work / "bin/test").exists()  # else use sympy's own
+    (work / "bin/test").write_text(STAND_IN)
+    (work / "bin/test").chmod(0o755)
+
+
 def sympy_fixture() -> dict[str, str]:
     """The repositories directory (holding sympy__sympy.git), base commit, gold patch and
     test patch; built from the cached sdist on first use."""
-    folder = _cache()
-    done = folder / f"sympy-{SYMPY}-ordinal.json"
-    if done.is_file() and Path(json.loads(done.read_text())["repos"]).is_dir():
-        return json.loads(done.read_text())
-    folder.mkdir(parents=True, exist_ok=True)
-    sdist = folder / f"sympy-{SYMPY}.tar.gz"
-    if not sdist.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
-                        ":all:", f"sympy=={SYMPY}", "-d", str(folder)], check=True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        with tarfile.open(sdist) as archive:
-            archive.extractall(tmp, filter="data")
-        work = Path(tmp) / f"sympy-{SYMPY}"
-        assert not (work / "bin/test").exists()  # else use sympy's own
-        (work / "bin/test").write_text(STAND_IN)
-        (work / "bin/test").chmod(0o755)
-        source = work / "sympy/utilities/misc.py"
-        code = source.read_text()
-        assert code.count(BUG[0]) == 1
-        source.write_text(code.replace(*BUG))
-        _git(work, "init", "-q")
-        _git(work, "add", "-A")
-        _git(work, "commit", "-q", "-m", f"sympy {SYMPY}, ordinal without abs()")
-        base = _git(work, "rev-parse", "HEAD").strip()
-        source.write_text(code)
-        gold = _git(work, "diff")
-        _git(work, "checkout", "-q", "--", "sympy/utilities/misc.py")
-        tests = work / "sympy/utilities/tests/test_misc.py"
-        tests.write_text(tests.read_text() + NEW_TEST)
-        test_patch = _git(work, "diff")
-        repos = folder / f"sympy-{SYMPY}-repos"
-        subprocess.run(["rm", "-rf", str(repos)], check=True)
-        _git(work, "clone", "-q", "--bare", str(work), str(repos / "sympy__sympy.git"))
-    fixture = {"repos": str(repos), "base": base, "gold": gold, "test_patch": test_patch}
-    done.write_text(json.dumps(fixture))
-    return fixture
+    return sdist_repository("sympy", SYMPY, "ordinal", "sympy__sympy.git",
+                            "sympy/utilities/misc.py", BUG, "sympy/utilities/tests/test_misc.py",
+                            lambda text: text + NEW_TEST, prepare=_stand_in)
 
 
 @pytest.fixture(scope="module")
