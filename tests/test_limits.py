@@ -63,4 +63,7 @@ def test_sandbox_policy_reaches_the_container(textkit):
         "limits": textkit.limits.model_copy(update={"disk_mb": None})})
     obs, host = _run_in_agent_box(rooted, "id -un")
     assert obs["output"] == "root\n"
-    assert not host["ReadonlyRootfs"] and not host.get("Mounts")
+    assert not host["ReadonlyRootfs"]
+    # No bounded workdir volume: the only mount is the shared, read-only tools volume.
+    mounts = host.get("Mounts") or []
+    assert [(m["Target"], m["ReadOnly"]) for m in mounts] == [("/opt/bashenv/tools", True)], mounts
