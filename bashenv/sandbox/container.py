@@ -13,7 +13,7 @@ import os
 import signal
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -250,20 +250,12 @@ class Container:
             raise SandboxError(f"cannot stop the processes in {self.id[:12]}: "
                                f"{self.why_dead() or explain(exc)}") from None
         switch: int | None = None
-        for _ in range(200):
-            try:
-                pids = [int(p) for p in procs_file.read_text().split()]
-            except OSError:  # the container is gone
-                return True
+
+        def doomed(pids: list[int]) -> list[int]:
+            nonlocal switch
             switch = switch or deadman_pid(init, pids)  # killing it would end the container
-            doomed = [pid for pid in pids if pid not in (init, switch)]
-            if not doomed:
-                return True
-            for pid in doomed:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.005)
-        raise SandboxError(f"processes in {self.id[:12]} keep coming back after SIGKILL")
+            return [pid for pid in pids if pid not in (init, switch)]
+        return self._sweep(procs_file, doomed)
 
     def kill_all_but_root(self) -> bool:
         """SIGKILL every process that does not run as the container's root (its init's user),
@@ -283,15 +275,20 @@ class Container:
                                f"{self.why_dead() or explain(exc)}") from None
         if root is None:
             return False
+        return self._sweep(procs_file, lambda pids: [p for p in pids if _uids(p) not in (root, None)])
+
+    def _sweep(self, procs_file: Path, doomed: Callable[[list[int]], list[int]]) -> bool:
+        """SIGKILL what `doomed` picks among the cgroup's processes, pass after pass, until
+        it picks none (a process that keeps re-forking cannot outrun it)."""
         for _ in range(200):
             try:
                 pids = [int(p) for p in procs_file.read_text().split()]
             except OSError:  # the container is gone
                 return True
-            doomed = [pid for pid in pids if _uids(pid) not in (root, None)]
-            if not doomed:
+            targets = doomed(pids)
+            if not targets:
                 return True
-            for pid in doomed:
+            for pid in targets:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.005)
