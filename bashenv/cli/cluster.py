@@ -57,6 +57,8 @@ def eval_on_ray(predictions: Path, tasks_dir: Path, run_dir: Path | None, addres
                                on_done=done, say=console.print)
 
     def node_of(outcome: Outcome) -> str:
+        if outcome.cached:  # graded by an earlier run, wherever that was
+            return ""
         node = outcome.verdict.get("node") or {}
         where = f" on {node.get('host')}/{node.get('node_id', '')[:12]}" if node else ""
         retried = len(outcome.verdict.get("infra_errors") or [])

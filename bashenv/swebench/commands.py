@@ -129,9 +129,8 @@ def run_eval(predictions: Path, tasks_dir: Path, run_dir: Path | None, workers: 
 
         def done(outcome: Outcome) -> None:
             progress.advance(bar)
-            progress.console.print(f"{outcome.instance_id}: {outcome.status}"
-                                   + (" (cached)" if outcome.cached else described(outcome)),
-                                   markup=False)
+            progress.console.print(f"{outcome.instance_id}: {outcome.status}{described(outcome)}"
+                                   + (" (cached)" if outcome.cached else ""), markup=False)
 
         if evaluator is None:
             report = evaluate(predictions, tasks, run_dir, run_id, workers, done)
