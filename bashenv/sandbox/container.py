@@ -369,11 +369,19 @@ class DockerStream:
             self._sock.close()
 
     def exit_code(self) -> int:
-        try:
-            code = client().api.exec_inspect(self._exec_id)["ExitCode"]
-        except ENGINE_ERRORS:
-            return -1
-        return code if code is not None else -1
+        # The engine records the exit a moment after the stream ends: right after EOF the
+        # exec may still show as running, without a code. Wait for it (bounded).
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                state = client().api.exec_inspect(self._exec_id)
+            except ENGINE_ERRORS:
+                return -1
+            if state.get("ExitCode") is not None and not state.get("Running"):
+                return int(state["ExitCode"])
+            if time.monotonic() > deadline:
+                return -1
+            time.sleep(0.01)
 
 
 def _read_capped(sock: Any, cap: int) -> bytes:
