@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from bashenv.cluster.images import ensure_image
-from bashenv.cluster.jobs import LOST_NODE_RETRIES, Placement, node_alive
+from bashenv.cluster.jobs import LOST_NODE_RETRIES, Placement
 from bashenv.cluster.nodes import SLOT_RESOURCE, connect, node_here
 from bashenv.cluster.ship import pack_repo, unpack_repo
 from bashenv.errors import BashenvError
@@ -53,7 +53,7 @@ def graded_on_ray(diffs: list[tuple[Task, str]], *, address: str | None = "auto"
     """(index into `diffs`, verdict) for every diff, in the order they finish, graded over
     the healthy nodes of the cluster at `address`."""
     ray = connect(address)
-    from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskUnschedulableError
+    from ray.exceptions import RayError, RayTaskError
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     placement = Placement.surveyed(ray, address, bool(diffs), say)
@@ -90,12 +90,7 @@ def graded_on_ray(diffs: list[tuple[Task, str]], *, address: str | None = "auto"
                 except RayTaskError as exc:  # bashenv's own code failed on the node
                     verdict = _lost(task, str(exc).splitlines()[-1], history)
                 except RayError as exc:  # the worker or its node died: nothing came back
-                    if isinstance(exc, NodeDiedError | TaskUnschedulableError) or \
-                            not node_alive(ray, node):
-                        placement.drop(node)
-                        say(f"node {node[:12]} ({placement.hosts.get(node, '?')}) lost; "
-                            f"its gradings go to other nodes")
-                    history = [*history, f"{type(exc).__name__} on node {node[:12]}"]
+                    history = [*history, placement.lost(ray, node, exc, "gradings", say)]
                     if len(history) <= LOST_NODE_RETRIES:
                         todo.appendleft((index, history))
                         continue

@@ -84,6 +84,17 @@ class Placement:
     def drop(self, node: str) -> None:
         self.free.pop(node, None)
 
+    def lost(self, ray: Any, node: str, exc: Exception, what: str,
+             say: Callable[[str], None]) -> str:
+        """A Ray error that brought nothing back from `node`: the node is dropped when it
+        is gone (said, with where its `what` go now); returns the line for the history."""
+        from ray.exceptions import NodeDiedError, TaskUnschedulableError
+
+        if isinstance(exc, NodeDiedError | TaskUnschedulableError) or not node_alive(ray, node):
+            self.drop(node)
+            say(f"node {node[:12]} ({self.hosts.get(node, '?')}) lost; its {what} go to other nodes")
+        return f"{type(exc).__name__} on node {node[:12]}"
+
     @classmethod
     def surveyed(cls, ray: Any, address: str | None, needed: bool,
                  say: Callable[[str], None]) -> Placement:
@@ -114,7 +125,7 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
     directory) on the cluster at `address`; returns the current record of every task, as
     `run_benchmark` does (`workers` and the like are ignored: the slots decide)."""
     ray = connect(address)
-    from ray.exceptions import NodeDiedError, RayError, RayTaskError, TaskUnschedulableError
+    from ray.exceptions import RayError, RayTaskError
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     run_id = run_id or f"{PROCESS_RUN_ID}-{uuid.uuid4().hex[:6]}"
@@ -169,12 +180,7 @@ def run_on_ray(tasks: list[Task], make_agent: Callable[[], Agent], results: Path
                               "seconds": 0.0, "task_hash": hashes[task.id], **identity,
                               "error": str(exc).splitlines()[-1]}
                 except RayError as exc:  # the node or its worker died: nothing was recorded
-                    if isinstance(exc, NodeDiedError | TaskUnschedulableError) or \
-                            not node_alive(ray, node):
-                        placement.drop(node)
-                        say(f"node {node[:12]} ({placement.hosts.get(node, '?')}) lost; "
-                            f"its episodes go to other nodes")
-                    history = [*history, f"{type(exc).__name__} on node {node[:12]}"]
+                    history = [*history, placement.lost(ray, node, exc, "episodes", say)]
                     if lost_tries < LOST_NODE_RETRIES:
                         todo.appendleft((task, infra_tries, lost_tries + 1, history))
                         continue
