@@ -95,7 +95,7 @@ def task_data(inst: Instance, repos: Path | None, registry: bool = False,
                         "setup": [scm + cmd for cmd in spec.install], "env": spec.env},
         "tests": {"fail_to_pass": inst.fail_to_pass, "pass_to_pass": inst.pass_to_pass,
                   "command": _command(spec, test_targets(inst, spec.test_cmd)),
-                  "runner": f"swebench:{inst.repo}", "timeout": TEST_TIMEOUT},
+                  "runner": f"swebench:{spec.log_parser or inst.repo}", "timeout": TEST_TIMEOUT},
         "metadata": {
             "source": "swebench", "repo": inst.repo, "version": inst.version,
             "environment_setup_commit": inst.environment_setup_commit,

@@ -47,6 +47,9 @@ class Spec:
     test_cmd: str = "pytest -rA"
     env: dict[str, str] = field(default_factory=dict)
     source: str = "inferred"  # "swebench <where>" or "inferred"
+    # SWE-bench's log parser by function name (e.g. "parse_log_pytest_v2") when the spec
+    # names one (an instance's own install_config); None: the repository's parser.
+    log_parser: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
