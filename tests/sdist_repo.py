@@ -72,3 +72,24 @@ def sdist_repository(project: str, version: str, name: str, repo: str, source: s
     fixture = {"repos": str(repos), "base": base, "gold": gold, "test_patch": test_patch}
     done.write_text(json.dumps(fixture))
     return fixture
+
+
+def import_sdist_instance(tmp: Path, fixture: dict[str, str], repo: str, instance_id: str,
+                          version: str, problem: str, fail_to_pass: list[str],
+                          pass_to_pass: list[str], created_at: str,
+                          bashenv: Callable[..., subprocess.CompletedProcess],
+                          env: dict[str, str]) -> None:
+    """Writes the one SWE-bench instance of `fixture` (as the dataset spells it: test lists as
+    JSON strings) to tmp/instances.json and imports it with `bashenv tasks import` into
+    tmp/tasks, SWE-bench's own spec table (`env`) untouched."""
+    instance = {
+        "repo": repo, "instance_id": instance_id, "base_commit": fixture["base"],
+        "environment_setup_commit": fixture["base"], "version": version,
+        "problem_statement": problem, "hints_text": "", "patch": fixture["gold"],
+        "test_patch": fixture["test_patch"], "FAIL_TO_PASS": json.dumps(fail_to_pass),
+        "PASS_TO_PASS": json.dumps(pass_to_pass), "created_at": created_at,
+    }
+    (tmp / "instances.json").write_text(json.dumps([instance]))
+    done = bashenv("tasks", "import", str(tmp / "instances.json"), "--repos", fixture["repos"],
+                   "-o", str(tmp / "tasks"), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr

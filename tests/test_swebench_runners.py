@@ -23,7 +23,7 @@ import subprocess
 import pytest
 
 from tests.conftest import rid
-from tests.sdist_repo import sdist_repository
+from tests.sdist_repo import import_sdist_instance, sdist_repository
 from tests.test_swebench_e2e import _bashenv, _spec_source
 
 DJANGO = "3.0.14"
@@ -56,19 +56,10 @@ def django_tasks(tmp_path_factory):
     fixture = django_fixture()
     tmp = tmp_path_factory.mktemp("django")
     env = _spec_source()  # SWE-bench's own spec table, untouched
-    instance = {
-        "repo": "django/django", "instance_id": IID, "base_commit": fixture["base"],
-        "environment_setup_commit": fixture["base"], "version": "3.0",
-        "problem_statement": "phone2numeric('0800 FLOWERS') leaves the letters alone; "
-                             "lower-case ones are converted.",
-        "hints_text": "", "patch": fixture["gold"], "test_patch": fixture["test_patch"],
-        "FAIL_TO_PASS": json.dumps([F2P]), "PASS_TO_PASS": json.dumps(P2P),
-        "created_at": "2021-04-06T00:00:00Z",
-    }
-    (tmp / "instances.json").write_text(json.dumps([instance]))
-    done = _bashenv("tasks", "import", str(tmp / "instances.json"), "--repos", fixture["repos"],
-                    "-o", str(tmp / "tasks"), env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
+    import_sdist_instance(
+        tmp, fixture, "django/django", IID, "3.0",
+        "phone2numeric('0800 FLOWERS') leaves the letters alone; lower-case ones are converted.",
+        [F2P], P2P, "2021-04-06T00:00:00Z", _bashenv, env)
     return tmp, env, fixture
 
 

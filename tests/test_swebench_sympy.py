@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import rid
-from tests.sdist_repo import sdist_repository
+from tests.sdist_repo import import_sdist_instance, sdist_repository
 from tests.test_swebench_e2e import _bashenv, _spec_source
 
 SYMPY = "1.12"
@@ -78,19 +78,10 @@ def sympy_tasks(tmp_path_factory):
     fixture = sympy_fixture()
     tmp = tmp_path_factory.mktemp("sympy")
     env = _spec_source()  # SWE-bench's own spec table, untouched
-    instance = {
-        "repo": "sympy/sympy", "instance_id": IID, "base_commit": fixture["base"],
-        "environment_setup_commit": fixture["base"], "version": SYMPY,
-        "problem_statement": "ordinal(-1) gives '-1th'; negative numbers get the suffix of "
-                             "100 - |n|.",
-        "hints_text": "", "patch": fixture["gold"], "test_patch": fixture["test_patch"],
-        "FAIL_TO_PASS": json.dumps(F2P), "PASS_TO_PASS": json.dumps(P2P),
-        "created_at": "2023-05-10T00:00:00Z",
-    }
-    (tmp / "instances.json").write_text(json.dumps([instance]))
-    done = _bashenv("tasks", "import", str(tmp / "instances.json"), "--repos", fixture["repos"],
-                    "-o", str(tmp / "tasks"), env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
+    import_sdist_instance(
+        tmp, fixture, "sympy/sympy", IID, SYMPY,
+        "ordinal(-1) gives '-1th'; negative numbers get the suffix of 100 - |n|.",
+        F2P, P2P, "2023-05-10T00:00:00Z", _bashenv, env)
     return tmp, env, fixture
 
 
