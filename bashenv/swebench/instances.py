@@ -46,6 +46,14 @@ def _test_list(value: Any, where: str) -> list[str]:
     return value
 
 
+def _timestamp(value: Any) -> str:
+    """`created_at` as SWE-bench spells it (ISO 8601, UTC as Z), whether the file holds a
+    string or, as parquet datasets may, a timestamp."""
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat()).replace("+00:00", "Z")
+    return str(value or "")
+
+
 def to_instance(raw: dict[str, Any], where: str) -> Instance:
     missing = [k for k in REQUIRED if not raw.get(k)]
     if missing:
@@ -62,7 +70,7 @@ def to_instance(raw: dict[str, Any], where: str) -> Instance:
         patch=str(raw.get("patch") or ""), test_patch=str(raw.get("test_patch") or ""),
         version=str(raw.get("version") or ""),
         environment_setup_commit=str(raw.get("environment_setup_commit") or ""),
-        created_at=str(raw.get("created_at") or ""),
+        created_at=_timestamp(raw.get("created_at")),
         extra={k: v for k, v in raw.items() if k not in known},
     )
 
@@ -75,7 +83,10 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         except ImportError:
             raise TaskError(f"{path}: reading parquet needs pyarrow (pip install pyarrow), "
                             "or convert the file to JSON lines") from None
-        return list(pq.read_table(path).to_pylist())
+        try:
+            return list(pq.read_table(path).to_pylist())
+        except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+            raise TaskError(f"{path}: not a readable parquet file: {exc}") from None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
