@@ -9,6 +9,7 @@ another run of the same patch, grades nothing again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,9 +39,14 @@ def read_predictions(path: Path) -> dict[str, dict[str, Any]]:
     text = path.read_text(encoding="utf-8") if path.is_file() else None
     if text is None:
         raise TaskError(f"{path}: no such predictions file")
-    if text.lstrip().startswith("{") and "\n" not in text.strip():
-        data = json.loads(text)
-        records = list(data.values()) if "instance_id" not in data else [data]
+    data = None
+    if text.lstrip().startswith("{"):  # one JSON object (pretty-printed or not), or JSONL
+        with contextlib.suppress(ValueError):  # not one object: JSONL, read below
+            data = json.loads(text)
+    if isinstance(data, dict):
+        records = [data] if "instance_id" in data else list(data.values())
+        if not all(isinstance(r, dict) for r in records):
+            raise TaskError(f"{path}: expected an object of instance_id → prediction objects")
     else:
         records = read_records(path)
     preds = {}
