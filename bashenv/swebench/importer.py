@@ -101,9 +101,13 @@ def task_data(inst: Instance, repos: Path | None, registry: bool = False,
             "environment_setup_commit": inst.environment_setup_commit,
             "created_at": inst.created_at, "spec": spec.source,
             "python_spec": spec.python, "python": python, "notes": spec.notes,
-            **{k: v for k, v in inst.extra.items() if isinstance(v, (str, int, float, bool))},
+            # Plain fields, and an instance's own spec (install_config), for export.
+            **{k: v for k, v in inst.extra.items()
+               if isinstance(v, (str, int, float, bool)) or k == "install_config" and v},
         },
     }
+    if spec.cpus:  # e.g. pylint's suite, given two cores by SWE-bench
+        data["limits"] = {"cpus": spec.cpus}
     if inst.patch:
         data["gold_patch"] = text(inst.patch, "gold.patch")
     if inst.test_patch:

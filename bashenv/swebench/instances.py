@@ -54,6 +54,22 @@ def _timestamp(value: Any) -> str:
     return str(value or "")
 
 
+def _install_config(value: Any, where: str) -> Any:
+    """An instance's own SWE-bench spec (SWE-rebench, SWE-bench-extra): a dict, or a JSON
+    string of one; None or "" when there is none."""
+    if value is None or value == "" or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise TaskError(f"{where}: not a JSON object") from None
+        if isinstance(value, dict):
+            return value
+    raise TaskError(f"{where}: expected an object of SWE-bench spec keys (python, install, "
+                    "test_cmd, ...)")
+
+
 def to_instance(raw: dict[str, Any], where: str) -> Instance:
     missing = [k for k in REQUIRED if not raw.get(k)]
     if missing:
@@ -62,6 +78,10 @@ def to_instance(raw: dict[str, Any], where: str) -> Instance:
              "PASS_TO_PASS", "patch", "test_patch", "version", "environment_setup_commit",
              "created_at"}
     iid = str(raw["instance_id"])
+    extra = {k: v for k, v in raw.items() if k not in known}
+    if "install_config" in extra:
+        extra["install_config"] = _install_config(extra["install_config"],
+                                                  f"{where}: field 'install_config'")
     return Instance(
         instance_id=iid, repo=str(raw["repo"]), base_commit=str(raw["base_commit"]),
         problem_statement=str(raw["problem_statement"]),
@@ -71,7 +91,7 @@ def to_instance(raw: dict[str, Any], where: str) -> Instance:
         version=str(raw.get("version") or ""),
         environment_setup_commit=str(raw.get("environment_setup_commit") or ""),
         created_at=_timestamp(raw.get("created_at")),
-        extra={k: v for k, v in raw.items() if k not in known},
+        extra=extra,
     )
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from bashenv.errors import TaskError
 from bashenv.images.recipes import load_recipe
+from bashenv.sandbox.spec import SEED_DIR
+from bashenv.swebench.conda import Converted, from_environment_yml, from_packages
 from bashenv.swebench.instances import Instance
 
 SPEC_FILES = ("swebench/harness/constants/python.py", "swebench/harness/constants.py")
@@ -50,6 +52,7 @@ class Spec:
     # SWE-bench's log parser by function name (e.g. "parse_log_pytest_v2") when the spec
     # names one (an instance's own install_config); None: the repository's parser.
     log_parser: str | None = None
+    cpus: float | None = None  # the CPU quota the spec asks for (SWE-bench's nano_cpus)
     notes: list[str] = field(default_factory=list)
 
 
@@ -110,15 +113,23 @@ def swebench_specs() -> tuple[dict[str, dict[str, dict[str, Any]]], str] | None:
 # Reads a file of the instance's repository at a commit: (commit, path) -> text or None.
 RepoReader = Callable[[str, str], "str | None"]
 _EXCLUDED = ("-e .", "#", ".[test")  # as SWE-bench's get_requirements_by_commit skips
+_ASSIGNMENT = re.compile(r"""^(\w+)=("[^"]*"|'[^']*'|\S*)$""")
+_APT_INSTALL = re.compile(r"\bapt(-get)?\s+(-\S+\s+)*install\b")
+SWEBENCH_REPO_DIR = "/testbed"  # where SWE-bench's images keep the repository
 
 
-def requirements(repo: str, commit: str, read: RepoReader) -> tuple[list[str], str] | None:
-    """The requirement lines SWE-bench installs for a `packages: requirements.txt` spec:
-    the first of MAP_REPO_TO_REQS_PATHS[repo] at `commit`, its `-r` includes inlined;
-    (lines, the file) or None. Option lines (`-c`, `--index-url`) are left out."""
+def _constant(name: str, repo: str) -> list[str]:
     found = swebench_constants()
-    paths = (found[0].get("MAP_REPO_TO_REQS_PATHS") or {}).get(repo, []) if found else []
-    for req_path in paths:
+    return _as_list((found[0].get(name) or {}).get(repo)) if found else []
+
+
+def requirements(repo: str, commit: str, read: RepoReader,
+                 paths: list[str] | None = None) -> tuple[list[str], str] | None:
+    """The requirement lines SWE-bench installs for a `packages: requirements.txt` spec:
+    the first of `paths` (default MAP_REPO_TO_REQS_PATHS[repo]) at `commit`, its `-r`
+    includes inlined; (lines, the file) or None. Option lines (`-c`, `--index-url`) are
+    left out."""
+    for req_path in paths or _constant("MAP_REPO_TO_REQS_PATHS", repo):
         text = read(commit, req_path)
         if text is None:
             continue
@@ -137,6 +148,21 @@ def requirements(repo: str, commit: str, read: RepoReader) -> tuple[list[str], s
     return None
 
 
+def environment_yml(repo: str, commit: str, read: RepoReader,
+                    paths: list[str] | None = None) -> tuple[Converted, str] | None:
+    """The conda environment SWE-bench creates for a `packages: environment.yml` spec (the
+    first of `paths`, default MAP_REPO_TO_ENV_YML_PATHS[repo], at `commit`) as pip
+    requirements; (them, the file) or None when there is no such file."""
+    for yml_path in paths or _constant("MAP_REPO_TO_ENV_YML_PATHS", repo):
+        text = read(commit, yml_path)
+        if text is not None:
+            try:
+                return from_environment_yml(text, yml_path), yml_path
+            except ValueError as exc:
+                raise TaskError(f"{repo} at {commit[:12]}: {exc}") from None
+    return None
+
+
 def _as_list(value: Any) -> list[str]:
     if not value:
         return []
@@ -148,40 +174,88 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]).lower()
 
 
-def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
-                  read: RepoReader | None = None) -> Spec:
-    """A SWE-bench spec in bashenv's terms; what cannot be carried over is noted."""
-    spec = Spec(python=str(raw.get("python", "3.9")), source=f"swebench ({where})")
-    spec.pip_packages = _as_list(raw.get("pip_packages"))
-    packages = raw.get("packages", "")
-    reqs = None
+def _over(base: list[str], extra: list[str]) -> list[str]:
+    """`extra` installed over `base`, as SWE-bench's second pip install does, in one list:
+    a constrained `extra` entry replaces `base`'s for the same project; a bare name that
+    `base` already has adds nothing (pip would keep what is installed)."""
+    bare = {_name(r) for r in extra if re.fullmatch(r"[\w.\-]+", r.strip())}
+    have = {_name(r) for r in base}
+    kept_extra = [r for r in extra if _name(r) not in (bare & have)]
+    replaced = {_name(r) for r in kept_extra}
+    return [*(r for r in base if _name(r) not in replaced), *kept_extra]
+
+
+def _packages(raw: dict[str, Any], inst: Instance | None, read: RepoReader | None,
+              notes: list[str]) -> list[str]:
+    """The pip requirements standing in for a spec's `packages` (conda's, in SWE-bench)."""
+    packages = str(raw.get("packages") or "").strip()
+    commit = inst.environment_setup_commit or inst.base_commit if inst else ""
     if packages == "requirements.txt" and inst is not None and read is not None:
-        reqs = requirements(inst.repo, inst.environment_setup_commit or inst.base_commit, read)
-    if reqs is not None:
-        # SWE-bench installs the requirements, then the spec's pip_packages over them: here
-        # one install, so the spec's pins replace the requirements' for the same package.
-        pinned = {_name(p) for p in spec.pip_packages}
-        spec.pip_packages = [*(r for r in reqs[0] if _name(r) not in pinned), *spec.pip_packages]
-        spec.notes.append(f"requirements from {reqs[1]} at the environment setup commit")
-    elif packages in ("requirements.txt", "environment.yml"):
-        spec.notes.append(f"spec packages {packages!r} (the repository's own requirement "
-                          "files, a conda environment) not installed; pip_packages and the "
-                          "install step are")
-    elif packages:  # conda packages in SWE-bench; here pip, the spec's pins winning
-        pinned = {_name(p) for p in spec.pip_packages}
-        spec.pip_packages = [*(p for p in str(packages).split() if _name(p) not in pinned),
-                             *spec.pip_packages]
+        reqs = requirements(inst.repo, commit, read, _as_list(raw.get("reqs_path")))
+        if reqs is not None:
+            notes.append(f"requirements from {reqs[1]} at the environment setup commit")
+            return reqs[0]
+    elif packages == "environment.yml" and inst is not None and read is not None:
+        found = environment_yml(inst.repo, commit, read, _as_list(raw.get("env_yml_path")))
+        if found is not None:
+            converted, yml_path = found
+            notes.append(f"conda environment {yml_path} at the environment setup commit "
+                         "installed with pip")
+            if converted.dropped:
+                notes.append(f"{yml_path}: not installed (conda-only or repository paths): "
+                             + ", ".join(converted.dropped))
+            return converted.requirements
+    elif packages not in ("requirements.txt", "environment.yml"):
+        converted = from_packages(packages)
+        if converted.dropped:
+            notes.append("spec packages only conda has, not installed: "
+                         + ", ".join(converted.dropped))
+        return converted.requirements
+    notes.append(f"spec packages {packages!r} (the repository's own requirement file or "
+                 "conda environment) not found, not installed; pip_packages and the "
+                 "install step are")
+    return []
+
+
+def _setup_steps(raw: dict[str, Any], notes: list[str]) -> list[str]:
+    """pre_install and install as the task's setup commands. Each runs as root, with a
+    network, in the repository (as in SWE-bench's image), but as its own build step: a
+    shell variable a step assigns is carried into the later steps that use it."""
+    steps: list[str] = []
+    assigned: dict[str, str] = {}
     for cmd in _as_list(raw.get("pre_install")) + _as_list(raw.get("install")):
         if cmd.lstrip().startswith("conda "):
-            spec.notes.append(f"conda step skipped: {cmd}")
-        else:
-            spec.install.append(cmd)
+            notes.append(f"conda step skipped: {cmd}")
+            continue
+        cmd = re.sub(r"&&\s*&&", "&&", cmd.replace(SWEBENCH_REPO_DIR, SEED_DIR)).strip()
+        assignment = _ASSIGNMENT.match(cmd)
+        if assignment:
+            assigned[assignment.group(1)] = cmd
+            continue
+        if _APT_INSTALL.search(cmd) and "update" not in cmd:
+            # SWE-bench's base image keeps apt's package lists; bashenv's bases drop them.
+            cmd = f"apt-get update -qq && {cmd}"
+        used = [line for name, line in assigned.items() if re.search(rf"\${{?{name}\b", cmd)]
+        steps.append("; ".join([*used, cmd]))
+    return steps
+
+
+def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
+                  read: RepoReader | None = None, source: str | None = None) -> Spec:
+    """A SWE-bench spec (its table's, or an instance's own install_config) in bashenv's
+    terms; what cannot be carried over is noted."""
+    spec = Spec(python=str(raw.get("python", "3.9")), source=source or f"swebench ({where})")
+    base = _packages(raw, inst, read, spec.notes)
+    spec.pip_packages = _over(base, _as_list(raw.get("pip_packages")))
+    spec.install = _setup_steps(raw, spec.notes)
     for cmd in _as_list(raw.get("eval_commands")):
         exported = re.match(r"^export (\w+)=(.*)$", cmd.strip())
         if exported:
             spec.env[exported.group(1)] = exported.group(2).strip("'\"")
         else:
             spec.notes.append(f"eval command not carried over: {cmd}")
+    for name, value in (raw.get("env_vars") or {}).items():
+        spec.env[str(name)] = str(value)
     if any("locale-gen" in note for note in spec.notes):
         # The locale SWE-bench generates (Django's en_US.UTF-8) does not exist here; C.UTF-8
         # gives the same UTF-8 encoding without warnings from every process.
@@ -191,6 +265,9 @@ def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
                 spec.env[name] = "C.UTF-8"
     test_cmd = _as_list(raw.get("test_cmd")) or ["pytest -rA"]
     spec.test_cmd = test_cmd[-1]
+    spec.log_parser = str(raw["log_parser"]) if raw.get("log_parser") else None
+    if raw.get("nano_cpus"):  # pylint's: its suite needs two cores within the timeout
+        spec.cpus = int(raw["nano_cpus"]) / 1e9
     return spec
 
 
@@ -203,7 +280,17 @@ def infer_spec(inst: Instance) -> Spec:
         f"Python {python} from the instance's date, `pip install -e .`, `pytest -rA`"])
 
 
-def spec_for(inst: Instance, read: RepoReader | None = None) -> Spec:
+# Fields of newer datasets (SWE-bench 5.x style) with a ready image recipe and eval script.
+# bashenv does not run them: its images are its own offline layers, its grading its own
+# runner; they stay in the task's metadata, and `tasks export` writes them back.
+NOT_RUN_FIELDS = ("dockerfile", "eval_script", "env_script", "setup_script")
+
+
+def _spec_of(inst: Instance, read: RepoReader | None) -> Spec:
+    config = inst.extra.get("install_config")
+    if isinstance(config, dict) and config:
+        # The instance's own spec (SWE-rebench, SWE-bench-extra) wins over SWE-bench's table.
+        return from_swebench(config, "instance", inst, read, source="instance install_config")
     specs = swebench_specs()
     if specs is not None:
         table, where = specs
@@ -214,6 +301,16 @@ def spec_for(inst: Instance, read: RepoReader | None = None) -> Spec:
         spec.notes.insert(0, f"{where} has no spec for {inst.repo} {inst.version}")
         return spec
     return infer_spec(inst)
+
+
+def spec_for(inst: Instance, read: RepoReader | None = None) -> Spec:
+    spec = _spec_of(inst, read)
+    carried = [name for name in NOT_RUN_FIELDS if inst.extra.get(name)]
+    if carried:
+        spec.notes.append(f"instance's {', '.join(carried)} not run (bashenv builds its own "
+                          "layers from the spec and grades with its own runner); kept in "
+                          "metadata")
+    return spec
 
 
 def _version(text: str) -> tuple[int, int]:
