@@ -103,7 +103,7 @@ def task_data(inst: Instance, repos: Path | None, registry: bool = False,
             "python_spec": spec.python, "python": python, "notes": spec.notes,
             # Plain fields, and an instance's own spec (install_config), for export.
             **{k: v for k, v in inst.extra.items()
-               if isinstance(v, (str, int, float, bool)) or k == "install_config" and v},
+               if isinstance(v, (str, int, float, bool)) or (k == "install_config" and v)},
         },
     }
     if spec.cpus:  # e.g. pylint's suite, given two cores by SWE-bench

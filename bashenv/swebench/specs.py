@@ -244,7 +244,7 @@ def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
                   read: RepoReader | None = None, source: str | None = None) -> Spec:
     """A SWE-bench spec (its table's, or an instance's own install_config) in bashenv's
     terms; what cannot be carried over is noted."""
-    spec = Spec(python=str(raw.get("python", "3.9")), source=source or f"swebench ({where})")
+    spec = Spec(python=str(raw.get("python") or "3.9"), source=source or f"swebench ({where})")
     base = _packages(raw, inst, read, spec.notes)
     spec.pip_packages = _over(base, _as_list(raw.get("pip_packages")))
     spec.install = _setup_steps(raw, spec.notes)
