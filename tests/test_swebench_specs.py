@@ -258,7 +258,7 @@ def test_pre_install_steps_run_in_the_repository_as_root_with_their_variables(tm
 def test_an_instances_own_install_config_wins(tmp_path, files):
     files["requirements/test.txt"] = "pytest==7.4.0\nfreezegun\n"
     config = {"python": "3.11", "packages": "requirements.txt",
-              "reqs_path": ["requirements/test.txt"], "pip_packages": ["pytest==8.0.0"],
+              "reqs_path": ["requirements/test.txt"], "pip_packages": "'pytest==8.0.0'",
               "pre_install": ["apt install -y make gcc"], "install": "pip install -e .[test]",
               "test_cmd": "pytest --no-header -rA --tb=line -p no:cacheprovider",
               "log_parser": "parse_log_pytest_v2", "env_vars": {"TZ": "UTC"},

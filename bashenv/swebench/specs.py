@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 import runpy
+import shlex
 import tarfile
 import tempfile
 import zipfile
@@ -246,7 +247,9 @@ def from_swebench(raw: dict[str, Any], where: str, inst: Instance | None = None,
     terms; what cannot be carried over is noted."""
     spec = Spec(python=str(raw.get("python") or "3.9"), source=source or f"swebench ({where})")
     base = _packages(raw, inst, read, spec.notes)
-    spec.pip_packages = _over(base, _as_list(raw.get("pip_packages")))
+    pip_packages = raw.get("pip_packages")  # a list; some datasets give one string
+    extra = shlex.split(pip_packages) if isinstance(pip_packages, str) else _as_list(pip_packages)
+    spec.pip_packages = _over(base, extra)
     spec.install = _setup_steps(raw, spec.notes)
     for cmd in _as_list(raw.get("eval_commands")):
         exported = re.match(r"^export (\w+)=(.*)$", cmd.strip())
