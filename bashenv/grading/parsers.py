@@ -176,12 +176,15 @@ def hardened(parser: ReportParser, command: str) -> ReportParser:
 
 def parser_for(name: str) -> ReportParser:
     """A parser by its `runner:` name: pytest / pytest-junit (JUnit XML), swebench:OWNER/NAME
-    (SWE-bench's log parser for that repository, bashenv.swebench.log_parsers), or
-    module:function (a function of no arguments returning a ReportParser)."""
+    (SWE-bench's log parser for that repository) or swebench:<parser function name> (e.g.
+    swebench:parse_log_pytest_v2; both in bashenv.swebench.log_parsers: SWE-bench's own
+    parsers when its package is around, else built-ins of the same semantics), or
+    module:function (a function of no arguments returning a ReportParser). An unknown name
+    is a KeyError naming it."""
     if name in ("pytest", "pytest-junit"):
         return PytestJUnit()
     # Imported by name, not at the top: bashenv.swebench sits above grading in the layers.
-    module, _, function = ("bashenv.swebench.log_parsers:for_repo" if name.startswith("swebench:")
+    module, _, function = ("bashenv.swebench.log_parsers:for_runner" if name.startswith("swebench:")
                            else name).partition(":")
     try:
         factory = getattr(importlib.import_module(module), function)

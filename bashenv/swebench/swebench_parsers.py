@@ -1,0 +1,167 @@
+"""SWE-bench's own Python log parsers, loaded from its package without importing it.
+
+Found the way bashenv.swebench.specs finds SWE-bench's specs: the wheel or sdist that
+$BASHENV_SWEBENCH_SPECS names (its `swebench/harness/log_parsers/python.py`, or the single
+`log_parsers.py` of older releases, extracted once into bashenv's cache), else the
+installed `swebench` package's file by path. A bare `constants/python.py` carries no
+parsers (unless it lies in a swebench tree that has them): bashenv's built-ins are used.
+
+The file imports only SWE-bench's `TestStatus` enum and `TestSpec` type (an annotation) from
+the package, whose own __init__ pulls in docker, datasets and modal: it is run with small
+stand-ins for those two names instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import functools
+import hashlib
+import importlib.util
+import inspect
+import os
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from bashenv.cache import cache_dir
+from bashenv.errors import TaskError
+
+PARSER_FILES = ("swebench/harness/log_parsers/python.py", "swebench/harness/log_parsers.py")
+MAP_NAMES = ("MAP_REPO_TO_PARSER_PY", "MAP_REPO_TO_PARSER")
+Parse = Callable[[str], dict[str, str]]
+
+
+class TestStatus(enum.Enum):
+    """Stand-in for swebench.harness.constants.TestStatus (the values are what matters)."""
+
+    FAILED = "FAILED"
+    PASSED = "PASSED"
+    SKIPPED = "SKIPPED"
+    ERROR = "ERROR"
+    XFAIL = "XFAIL"
+
+
+_STAND_IN = SimpleNamespace(TestStatus=TestStatus, TestSpec=object)
+
+
+@dataclass(frozen=True)
+class LoadedParsers:
+    """SWE-bench's parsers as (function name, parse(log)): by repository and by name."""
+
+    by_repo: dict[str, tuple[str, Parse]]
+    by_name: dict[str, tuple[str, Parse]]
+    where: str  # as the user named it
+    path: str  # the file run
+
+
+def swebench_parsers() -> LoadedParsers | None:
+    """SWE-bench's parsers from where its specs come from, or None (use the built-ins)."""
+    given = os.environ.get("BASHENV_SWEBENCH_SPECS")
+    path = _from_given(Path(given)) if given else _installed()
+    if path is None:
+        return None
+    stat = path.stat()
+    return _load(str(path), stat.st_mtime_ns, stat.st_size, given or str(path))
+
+
+def source_digest() -> str:
+    """What the loaded parsers' code is (for cache keys of verdicts): its file's hash, or
+    "builtin" when bashenv's own parsers are used."""
+    loaded = swebench_parsers()
+    if loaded is None:
+        return "builtin"
+    return hashlib.sha256(Path(loaded.path).read_bytes()).hexdigest()
+
+
+def _installed() -> Path | None:
+    found = importlib.util.find_spec("swebench")
+    if found is None or not found.submodule_search_locations:
+        return None
+    root = Path(next(iter(found.submodule_search_locations))).parent
+    return next((root / f for f in PARSER_FILES if (root / f).is_file()), None)
+
+
+def _from_given(path: Path) -> Path | None:
+    """The parser file of the wheel/sdist/constants file $BASHENV_SWEBENCH_SPECS names."""
+    if not path.is_file():
+        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} is not a file")
+    if path.suffix == ".py":  # a constants file: parsers only if its swebench tree has them
+        harness = next((p for p in path.parents if p.name == "harness"), None)
+        root = harness.parent.parent if harness is not None else None
+        return next((root / f for f in PARSER_FILES if (root / f).is_file()), None) if root else None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    cached = cache_dir() / "swebench" / f"log_parsers-{digest}.py"
+    if cached.is_file():
+        return cached
+    source = _member(path)
+    if source is None:
+        return None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+    partial.write_bytes(source)
+    os.replace(partial, cached)  # atomic: a concurrent reader sees all of it or nothing
+    return cached
+
+
+def _member(archive: Path) -> bytes | None:
+    """The first of PARSER_FILES in a wheel (zip) or sdist (tar.gz, one top folder)."""
+    try:
+        if archive.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(archive) as wheel:
+                names = set(wheel.namelist())
+                return next((wheel.read(f) for f in PARSER_FILES if f in names), None)
+        if archive.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(archive) as sdist:
+                members = {m.name.split("/", 1)[-1]: m for m in sdist.getmembers() if m.isfile()}
+                for name in PARSER_FILES:
+                    if name in members:
+                        data = sdist.extractfile(members[name])
+                        return data.read() if data is not None else None
+                return None
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {archive}: {exc}") from None
+    raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {archive} is neither a wheel nor an sdist")
+
+
+@functools.cache
+def _load(path: str, mtime_ns: int, size: int, where: str) -> LoadedParsers:
+    """Run the parser file with the stand-ins; read its repository map. Cached per file
+    version (mtime and size are part of the key)."""
+    real_import = builtins.__import__
+
+    def importer(name: str, globals: Any = None, locals: Any = None,
+                 fromlist: Any = (), level: int = 0) -> Any:
+        if name.split(".")[0] != "swebench":
+            return real_import(name, globals, locals, fromlist, level)
+        missing = [n for n in fromlist or () if not hasattr(_STAND_IN, n)]
+        if not fromlist or missing:
+            raise ImportError(f"{name} {', '.join(missing)} (bashenv stands in only for "
+                              "TestStatus and TestSpec)")
+        return _STAND_IN
+
+    namespace: dict[str, Any] = {"__name__": "swebench_log_parsers", "__file__": path,
+                                 "__builtins__": {**vars(builtins), "__import__": importer}}
+    try:
+        exec(compile(Path(path).read_text(), path, "exec"), namespace)
+    except Exception as exc:
+        raise TaskError(f"SWE-bench's log parsers ({where}) do not load: {exc}") from None
+    table = next((namespace[n] for n in MAP_NAMES if isinstance(namespace.get(n), dict)), None)
+    if table is None:
+        raise TaskError(f"SWE-bench's log parsers ({where}): no {' or '.join(MAP_NAMES)}")
+    by_name = {name: (fn.__name__, _one_argument(fn)) for name, fn in namespace.items()
+               if name.startswith("parse_log_") and inspect.isfunction(fn)}
+    by_repo = {repo: (fn.__name__, _one_argument(fn)) for repo, fn in table.items()}
+    return LoadedParsers(by_repo, by_name, where, path)
+
+
+def _one_argument(fn: Callable[..., dict[str, str]]) -> Parse:
+    """parse(log): 3.x/4.x parsers also take the instance's TestSpec (unused by the Python
+    ones), older ones only the log."""
+    if len(inspect.signature(fn).parameters) < 2:
+        return fn
+    return functools.wraps(fn)(lambda log: fn(log, None))
