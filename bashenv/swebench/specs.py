@@ -7,6 +7,14 @@ Decision: bashenv never carries a copy of SWE-bench's spec table. It reads
 file is read, by path, so the package's heavy dependencies are not needed), or from a file
 named by $BASHENV_SWEBENCH_SPECS (that `constants/python.py`, or a swebench wheel/sdist).
 Without either, `infer_spec` makes a spec from the instance alone and says so in the task.
+An instance's own spec (`install_config`, as SWE-rebench / SWE-bench-extra carry one, with
+`reqs_path`, `env_yml_path`, `env_vars` and `log_parser` besides SWE-bench's keys) wins.
+
+What SWE-bench does with conda, bashenv does with pip in a venv (bashenv.swebench.conda):
+`packages` and environment.yml become pip requirements, conda-only packages are noted.
+`nano_cpus` becomes the task's CPU quota; `execute_test_as_nonroot` needs nothing (tests
+always run as the unprivileged agent user); `no_use_env` only chooses between two conda
+commands, so it has no counterpart.
 """
 
 from __future__ import annotations
