@@ -184,6 +184,10 @@ def test_every_repository_in_swebench_4_1_table_becomes_a_loadable_task(tmp_path
         if raw.get("packages") == "requirements.txt":
             assert {"six==1.16.0", "pytest>=6"} <= set(env.python_packages), repo
             assert any(n.startswith("requirements from") for n in task.metadata["notes"]), repo
+        if raw.get("packages") == "environment.yml":  # what conda alone has is named
+            names = {Requirement(r).name.lower() for r in env.python_packages}
+            assert {"dask", "netcdf4", "scitools-iris"} <= names and "hdf5" not in names, repo
+            assert any("hdf5" in n for n in task.metadata["notes"]), repo
 
 
 def test_conda_packages_are_shell_words_and_the_spec_pins_stay(tmp_path, files):
@@ -285,6 +289,12 @@ def test_an_instances_own_install_config_wins(tmp_path, files):
     export_tasks(load_tasks(tmp_path / "out"), tmp_path / "back.jsonl")
     [back] = read_instances(tmp_path / "back.jsonl")
     assert back.extra["install_config"] == config and back.extra["eval_script"].startswith("#!")
+
+
+def test_an_instance_naming_its_log_parser_gets_it_with_swebench_table_spec(tmp_path, files):
+    [task] = _tasks(tmp_path, _instance("pylint-dev/astroid", "3.0", log_parser="parse_log_pytest"))
+    assert task.tests.runner == "swebench:parse_log_pytest"
+    assert task.metadata["spec"].startswith("swebench (") and task.metadata["log_parser"]
 
 
 def test_a_bad_install_config_is_named(tmp_path):

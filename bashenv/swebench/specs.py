@@ -316,6 +316,8 @@ def _spec_of(inst: Instance, read: RepoReader | None) -> Spec:
 
 def spec_for(inst: Instance, read: RepoReader | None = None) -> Spec:
     spec = _spec_of(inst, read)
+    if not spec.log_parser and isinstance(inst.extra.get("log_parser"), str):
+        spec.log_parser = inst.extra["log_parser"]  # an instance naming its parser itself
     carried = [name for name in NOT_RUN_FIELDS if inst.extra.get(name)]
     if carried:
         spec.notes.append(f"instance's {', '.join(carried)} not run (bashenv builds its own "
