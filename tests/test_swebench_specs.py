@@ -84,7 +84,8 @@ dependencies:
       - numbagg==0.8.1
       - -e ../..
 """
-REQUIREMENTS = "-r test.txt\n-e .\n# pinned for the old code\nsix==1.16.0  # via x\n"
+REQUIREMENTS = ("-r test.txt\n-e .\n# pinned for the old code\nsix==1.16.0  # via x\n"
+                "types-pkg_resources==0.1.3\n")  # yanked from PyPI: SWE-bench replaces it
 
 
 def _spec_source() -> Path | None:
@@ -183,6 +184,9 @@ def test_every_repository_in_swebench_4_1_table_becomes_a_loadable_task(tmp_path
                 assert pin in env.python_packages, (repo, pin)
         if raw.get("packages") == "requirements.txt":
             assert {"six==1.16.0", "pytest>=6"} <= set(env.python_packages), repo
+            # SWE-bench's REPLACE_REQ_PACKAGES (read from its test_spec module) applied.
+            assert "types-setuptools" in env.python_packages, repo
+            assert not any("pkg_resources" in r for r in env.python_packages), repo
             assert any(n.startswith("requirements from") for n in task.metadata["notes"]), repo
         if raw.get("packages") == "environment.yml":  # what conda alone has is named
             names = {Requirement(r).name.lower() for r in env.python_packages}

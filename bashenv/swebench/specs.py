@@ -19,6 +19,7 @@ commands, so it has no counterpart.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
 import os
@@ -40,6 +41,7 @@ from bashenv.swebench.conda import Converted, from_environment_yml, from_package
 from bashenv.swebench.instances import Instance
 
 SPEC_FILES = ("swebench/harness/constants/python.py", "swebench/harness/constants.py")
+TEST_SPEC_FILE = "swebench/harness/test_spec/python.py"
 SPEC_NAMES = ("MAP_REPO_VERSION_TO_SPECS_PY", "MAP_REPO_VERSION_TO_SPECS")
 # Offline bases (debootstrap) and their Python: the oldest one at least as new as the
 # spec's version is used, else the newest.
@@ -65,26 +67,56 @@ class Spec:
     notes: list[str] = field(default_factory=list)
 
 
-def _spec_file_from(path: Path) -> Path:
-    """The constants file inside a wheel or sdist, extracted to a temp file; or `path`."""
-    if path.suffix == ".py":
-        return path
-    tmp = Path(tempfile.mkdtemp(prefix="bashenv-swebench-"))
+def _archive_member(path: Path, names: tuple[str, ...]) -> bytes | None:
+    """The first of `names` (paths inside the package) in a wheel or sdist, or None."""
     if path.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(path) as archive:
-            for name in SPEC_FILES:
-                if name in archive.namelist():
-                    (tmp / "python.py").write_bytes(archive.read(name))
-                    return tmp / "python.py"
-    elif path.name.endswith((".tar.gz", ".tgz")):
-        with tarfile.open(path) as archive:
-            for member in archive.getmembers():
-                if member.name.split("/", 1)[-1] in SPEC_FILES:
-                    data = archive.extractfile(member)
-                    if data is not None:
-                        (tmp / "python.py").write_bytes(data.read())
-                        return tmp / "python.py"
-    raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} holds none of {', '.join(SPEC_FILES)}")
+            listed = set(archive.namelist())
+            return next((archive.read(n) for n in names if n in listed), None)
+    with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+            if member.name.split("/", 1)[-1] in names:
+                data = archive.extractfile(member)
+                if data is not None:
+                    return data.read()
+    return None
+
+
+def _spec_file_from(path: Path) -> Path:
+    """The constants file inside a wheel or sdist, extracted (with test_spec/python.py,
+    where SWE-bench keeps its list of replaced packages) to a temp dir; or `path`."""
+    if path.suffix == ".py":
+        return path
+    if path.suffix not in (".whl", ".zip") and not path.name.endswith((".tar.gz", ".tgz")):
+        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} is not a .py file, wheel or sdist")
+    constants = _archive_member(path, SPEC_FILES)
+    if constants is None:
+        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} holds none of {', '.join(SPEC_FILES)}")
+    harness = Path(tempfile.mkdtemp(prefix="bashenv-swebench-")) / "harness"
+    (harness / "constants").mkdir(parents=True)
+    (harness / "constants" / "python.py").write_bytes(constants)
+    test_spec = _archive_member(path, (TEST_SPEC_FILE,))
+    if test_spec is not None:
+        (harness / "test_spec").mkdir()
+        (harness / "test_spec" / "python.py").write_bytes(test_spec)
+    return harness / "constants" / "python.py"
+
+
+def _literal(path: Path, name: str) -> Any:
+    """The literal value a module assigns to `name`, read without running it (SWE-bench's
+    test_spec module imports requests, docker ...); None when absent."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
+                                                for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return None
+    return None
 
 
 def _installed_spec_file() -> Path | None:
@@ -104,7 +136,11 @@ def swebench_constants() -> tuple[dict[str, Any], str] | None:
     path = _spec_file_from(Path(given)) if given else _installed_spec_file()
     if path is None:
         return None
-    return runpy.run_path(str(path)), str(given or path)
+    names = dict(runpy.run_path(str(path)))
+    harness = path.parent.parent if path.parent.name == "constants" else path.parent
+    names.setdefault("REPLACE_REQ_PACKAGES",
+                     _literal(harness / "test_spec" / "python.py", "REPLACE_REQ_PACKAGES") or [])
+    return names, str(given or path)
 
 
 def swebench_specs() -> tuple[dict[str, dict[str, dict[str, Any]]], str] | None:
@@ -194,6 +230,22 @@ def _over(base: list[str], extra: list[str]) -> list[str]:
     return [*(r for r in base if _name(r) not in replaced), *kept_extra]
 
 
+def _replaced(requirements: list[str], notes: list[str]) -> list[str]:
+    """SWE-bench's REPLACE_REQ_PACKAGES applied (packages yanked from PyPI, e.g.
+    types-pkg_resources → types-setuptools; the version goes, as in SWE-bench)."""
+    found = swebench_constants()
+    table = {_name(old): new for old, new in (found[0]["REPLACE_REQ_PACKAGES"] if found else [])}
+    out = []
+    for req in requirements:
+        if _name(req) in table:
+            notes.append(f"{req} → {table[_name(req)] or 'nothing'} (SWE-bench's replacement)")
+            if table[_name(req)]:
+                out.append(table[_name(req)])
+        else:
+            out.append(req)
+    return out
+
+
 def _packages(raw: dict[str, Any], inst: Instance | None, read: RepoReader | None,
               notes: list[str]) -> list[str]:
     """The pip requirements standing in for a spec's `packages` (conda's, in SWE-bench)."""
@@ -203,7 +255,7 @@ def _packages(raw: dict[str, Any], inst: Instance | None, read: RepoReader | Non
         reqs = requirements(inst.repo, commit, read, _as_list(raw.get("reqs_path")))
         if reqs is not None:
             notes.append(f"requirements from {reqs[1]} at the environment setup commit")
-            return reqs[0]
+            return _replaced(reqs[0], notes)
     elif packages == "environment.yml" and inst is not None and read is not None:
         found = environment_yml(inst.repo, commit, read, _as_list(raw.get("env_yml_path")))
         if found is not None:
@@ -213,7 +265,7 @@ def _packages(raw: dict[str, Any], inst: Instance | None, read: RepoReader | Non
             if converted.dropped:
                 notes.append(f"{yml_path}: not installed (conda-only or repository paths): "
                              + ", ".join(converted.dropped))
-            return converted.requirements
+            return _replaced(converted.requirements, notes)
     elif packages not in ("requirements.txt", "environment.yml"):
         converted = from_packages(packages)
         if converted.dropped:
