@@ -301,6 +301,14 @@ def test_an_instance_naming_its_log_parser_gets_it_with_swebench_table_spec(tmp_
     assert task.metadata["spec"].startswith("swebench (") and task.metadata["log_parser"]
 
 
+def test_an_empty_install_config_leaves_swebench_table_spec(tmp_path, files):
+    """Parquet datasets give an instance without its own spec all keys, each None."""
+    empty = dict.fromkeys(("python", "install", "test_cmd", "pip_packages", "log_parser"))
+    [task] = _tasks(tmp_path, _instance("pylint-dev/astroid", "3.0", install_config=empty))
+    assert task.metadata["spec"].startswith("swebench (")
+    assert task.environment.python_packages == ["pip>=23", "pytest"]
+
+
 def test_a_bad_install_config_is_named(tmp_path):
     (tmp_path / "i.jsonl").write_text(json.dumps(_instance("o/n", "1", install_config="{x")) + "\n")
     with pytest.raises(TaskError, match=r"instance o__n-1: field 'install_config': not a JSON"):

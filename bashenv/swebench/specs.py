@@ -351,7 +351,8 @@ NOT_RUN_FIELDS = ("dockerfile", "eval_script", "env_script", "setup_script")
 
 def _spec_of(inst: Instance, read: RepoReader | None) -> Spec:
     config = inst.extra.get("install_config")
-    if isinstance(config, dict) and config:
+    # A parquet column of such specs gives every instance all keys, None where unset.
+    if isinstance(config, dict) and any(v not in (None, "", [], {}) for v in config.values()):
         # The instance's own spec (SWE-rebench, SWE-bench-extra) wins over SWE-bench's table.
         return from_swebench(config, "instance", inst, read, source="instance install_config")
     specs = swebench_specs()
