@@ -111,6 +111,14 @@ def test_every_family_reads_real_logs_of_its_kind(theirs):
     assert options["test_options.py::test_pattern[/tmp/h1logs/opts/data/*.txt]"] == "PASSED"
     assert options["test_options.py::test_pattern[//server/share/a.txt]"] == "PASSED"
 
+    requests = read("parse_log_pytest_options", "requests-2.32.3-rA.log")  # its own suite
+    unchanged = "tests/test_utils.py::TestExtractZippedPaths::test_unzipped_paths_unchanged"
+    assert requests[f"{unchanged}[/test_utils.py]"] == "FAILED"
+    assert requests[f"{unchanged}[/__init__.py]"] == "FAILED"
+    assert requests[f"{unchanged}[/]"] == requests[f"{unchanged}[/location]"] == "PASSED"
+    # 221 passed; ids cut at a space or shortened to the same option merge, the last wins.
+    assert sum(s == "PASSED" for s in requests.values()) == 213
+
     buttons = read("parse_log_matplotlib", "pytest-rA-path-options.log")
     assert buttons["test_options.py::test_button[1]"] == "PASSED"
     assert buttons["test_options.py::test_button[3]"] == "FAILED"
