@@ -20,12 +20,15 @@ commands, so it has no counterpart.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
+import hashlib
 import importlib.util
 import os
 import re
 import runpy
 import shlex
+import shutil
 import tarfile
 import tempfile
 import zipfile
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bashenv.cache import cache_dir
 from bashenv.errors import TaskError
 from bashenv.images.recipes import load_recipe
 from bashenv.sandbox.spec import SEED_DIR
@@ -67,39 +71,61 @@ class Spec:
     notes: list[str] = field(default_factory=list)
 
 
-def _archive_member(path: Path, names: tuple[str, ...]) -> bytes | None:
-    """The first of `names` (paths inside the package) in a wheel or sdist, or None."""
-    if path.suffix in (".whl", ".zip"):
-        with zipfile.ZipFile(path) as archive:
-            listed = set(archive.namelist())
-            return next((archive.read(n) for n in names if n in listed), None)
-    with tarfile.open(path) as archive:
-        for member in archive.getmembers():
-            if member.name.split("/", 1)[-1] in names:
-                data = archive.extractfile(member)
-                if data is not None:
-                    return data.read()
-    return None
+def archive_member(path: Path, names: tuple[str, ...]) -> bytes | None:
+    """The first of `names` (paths inside the package) in a swebench wheel or sdist (one top
+    folder), or None; an unreadable archive is an error naming $BASHENV_SWEBENCH_SPECS."""
+    try:
+        if path.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(path) as archive:
+                listed = set(archive.namelist())
+                return next((archive.read(n) for n in names if n in listed), None)
+        if path.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(path) as archive:
+                members = {m.name.split("/", 1)[-1]: m for m in archive.getmembers() if m.isfile()}
+                for name in names:
+                    data = archive.extractfile(members[name]) if name in members else None
+                    if data is not None:
+                        return data.read()
+                return None
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path}: {exc}") from None
+    raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} is not a .py file, wheel or sdist")
+
+
+def extracted(path: Path, files: dict[str, tuple[str, ...]]) -> Path:
+    """A folder under the cache holding, per relative path of `files`, the first of its
+    archive members found in the wheel/sdist `path`; made once per archive content, whole
+    or not at all (a rename), so concurrent importers never see half of it."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    folder = cache_dir() / "swebench" / f"extracted-{digest}"
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
+    try:
+        for relative, names in files.items():
+            data = archive_member(path, names)
+            if data is not None:
+                (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / relative).write_bytes(data)
+        with contextlib.suppress(OSError):  # another process made it first: theirs is equal
+            tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def _spec_file_from(path: Path) -> Path:
     """The constants file inside a wheel or sdist, extracted (with test_spec/python.py,
-    where SWE-bench keeps its list of replaced packages) to a temp dir; or `path`."""
+    where SWE-bench keeps its list of replaced packages) once into the cache; or `path`."""
     if path.suffix == ".py":
         return path
-    if path.suffix not in (".whl", ".zip") and not path.name.endswith((".tar.gz", ".tgz")):
-        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} is not a .py file, wheel or sdist")
-    constants = _archive_member(path, SPEC_FILES)
-    if constants is None:
+    folder = extracted(path, {"harness/constants/python.py": SPEC_FILES,
+                              "harness/test_spec/python.py": (TEST_SPEC_FILE,)})
+    constants = folder / "harness" / "constants" / "python.py"
+    if not constants.is_file():
         raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} holds none of {', '.join(SPEC_FILES)}")
-    harness = Path(tempfile.mkdtemp(prefix="bashenv-swebench-")) / "harness"
-    (harness / "constants").mkdir(parents=True)
-    (harness / "constants" / "python.py").write_bytes(constants)
-    test_spec = _archive_member(path, (TEST_SPEC_FILE,))
-    if test_spec is not None:
-        (harness / "test_spec").mkdir()
-        (harness / "test_spec" / "python.py").write_bytes(test_spec)
-    return harness / "constants" / "python.py"
+    return constants
 
 
 def _literal(path: Path, name: str) -> Any:
