@@ -26,6 +26,15 @@ from bashenv.errors import ImageBuildError
 from bashenv.images.native import pip_install_step
 from bashenv.images.prune import Pruning, prune
 from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
+from bashenv.images.setup_layer import (
+    PROBE,
+    SETUP_DIR,
+    declared_requirements,
+    deps_commit,
+    deps_stage,
+    setup_extras,
+    setup_script,
+)
 from bashenv.sandbox.engine import ENGINE_ERRORS, LABEL, client, explain
 from bashenv.task.model import Task
 from bashenv.task.source import export_base_repo, resolve_commit
@@ -77,8 +86,9 @@ def ca_bundle() -> Path | None:
     return default if default.is_file() else None
 
 
-def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) -> None:
-    """Build `context` (its Dockerfile) as `tag`; errors name `what` and the failing step."""
+def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) -> list[str]:
+    """Build `context` (its Dockerfile) as `tag`; errors name `what` and the failing step.
+    Returns the images its steps made (the last one is `tag`)."""
     step = "(before the first step)"
     tail: list[str] = []
     layers: list[str] = []  # the image each step left, to remove if the build fails
@@ -110,6 +120,7 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
     except ENGINE_ERRORS as exc:
         _remove_untagged(layers)
         raise ImageBuildError(f"building {what} failed at {step}: {explain(exc)}") from None
+    return layers
 
 
 def _remove_untagged(layers: list[str]) -> None:
@@ -179,12 +190,13 @@ def _lock_name(tag: str) -> str:
     return "image-" + tag.replace("/", "_").replace(":", "_")
 
 
-def _env_dockerfile(task: Task, base_tag: str) -> str:
-    """The environment layer; its text is hashed into the tag, so any change rebuilds."""
+def _env_dockerfile(task: Task, base_tag: str, commit: str | None) -> str:
+    """The environment layer; its text is hashed into the tag, so any change rebuilds.
+    `commit`: the tree whose dependencies it prepares for the task's setup (setup_layer.py)."""
     env = task.environment
     envs = {**QUIET_ENV, "VIRTUAL_ENV": "/opt/venv", **env.env}
     lines = [
-        f"FROM {base_tag}",
+        f"FROM {base_tag} AS env",
         "ENV " + " ".join(f"{k}={json.dumps(v)}" for k, v in envs.items()),
         "COPY gitignore /etc/bashenv-gitignore",
         "RUN git config --system core.excludesFile /etc/bashenv-gitignore"
@@ -202,15 +214,25 @@ def _env_dockerfile(task: Task, base_tag: str) -> str:
         install = pip_install_step(env.python_packages, cert)
         lines += ["COPY ca.crt /tmp/bashenv-ca.crt",
                   f"RUN ({install}) && rm -f /tmp/bashenv-ca.crt"]
+    # The task layer's setup step, and the CA bundle it gives pip (kept: tasks need it).
+    lines += [f"COPY ca.crt setup.sh {SETUP_DIR}/", 'CMD ["sleep", "infinity"]']
+    if commit:
+        cert = " ".join(f"{var}={SETUP_DIR}/ca.crt" for var in
+                        ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")) + " "
+        extras = setup_extras(env.setup)
+        declared = declared_requirements(task, extras)
+        install = pip_install_step(["-r", f"{SETUP_DIR}/deps/requirements.txt", *declared], cert)
+        lines += deps_stage("env", commit, extras, cert, install, bool(declared))
     return "\n".join(lines) + "\n"
 
 
 def _env_tag(dockerfile: str) -> str:
-    return "bashenv/env:" + _digest(dockerfile, GITIGNORE)[:16]
+    return "bashenv/env:" + _digest(dockerfile, GITIGNORE, SETUP_SCRIPT, PROBE.read_text())[:16]
 
 
 def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
-    dockerfile = _env_dockerfile(task, base_tag)
+    commit = deps_commit(task)
+    dockerfile = _env_dockerfile(task, base_tag, commit)
     tag = _env_tag(dockerfile)
     with file_lock(_lock_name(tag)):
         if _image_labels(tag) is not None:
@@ -219,17 +241,32 @@ def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
             context = Path(tmp)
             (context / "Dockerfile").write_text(dockerfile)
             (context / "gitignore").write_text(GITIGNORE)
+            (context / "setup.sh").write_text(SETUP_SCRIPT)
             bundle = ca_bundle()
             (context / "ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
-            _docker_build(context, tag, f"environment of task {task.id}", {})
+            if commit:
+                _export(task.model_copy(update={"base_commit": commit}), context / "project",
+                        f"environment of task {task.id}", "export the project at its "
+                        "environment commit")
+                shutil.copy(PROBE, context / PROBE.name)
+            layers = _docker_build(context, tag, f"environment of task {task.id}", {})
+            _remove_untagged(layers)  # the throwaway stage, project tree and all
         return tag, True
+
+
+def _export(task: Task, dest: Path, what: str, step: str) -> str:
+    try:
+        return export_base_repo(task, dest)
+    except (OSError, git.GitCommandError) as exc:  # e.g. the disk is full
+        raise ImageBuildError(f"building {what} failed at step '{step}': {exc}") from None
 
 
 CA_ENV = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
           "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
-# For setup steps, as one ARG instruction (one build step): the CA bundle, and no pip cache
-# (an editable install left 3 MB of downloaded build backends in the task layer).
+# For a base recipe's steps, as one ARG instruction (one build step): the CA bundle, and no
+# pip cache (it would stay in the layer).
 SETUP_ARGS = f"ARG {CA_ENV.strip()} PIP_NO_CACHE_DIR=1"
+SETUP_SCRIPT = setup_script(SEED_DIR, AGENT_UID)
 
 
 def _task_dockerfile(task: Task, env_tag: str) -> str:
@@ -237,27 +274,15 @@ def _task_dockerfile(task: Task, env_tag: str) -> str:
     in one COPY layer (a later `mv`/`chown -R` would store every file a second time); each
     container copies it into its own workdir (a size-bounded tmpfs, or the writable layer).
 
-    Setup commands run in the seed copy, as root, with the host's CA bundle for pip. Only
-    what they add is chowned (files they create), and paths to the seed they leave in the
-    venv (an editable install's .pth / finder / egg-link) are rewritten to the workdir,
-    where the repository is when tests run."""
+    Then one RUN: the environment's setup.sh runs the setup commands in the seed copy (as
+    root, pip given the host's CA bundle and first no index but the environment's
+    wheelhouse), hands what they created to the agent user, and points the paths to the
+    seed they left in the venv at the workdir, where the repository is when tests run.
+    The step is named by the task's own commands. Few steps: each is a container commit."""
     seed, workdir, owner = SEED_DIR, task.workdir, f"{AGENT_UID}:{AGENT_UID}"
-    lines = [f"FROM {env_tag}", f"COPY --chown={owner} repo/ {seed}/", f"WORKDIR {seed}"]
-    setup = task.environment.setup
-    if setup:
-        # The CA variables as build ARGs: set for every setup RUN, never kept in the image,
-        # and a failing step is named by the task's own command.
-        lines.append("COPY ca.crt /tmp/bashenv-ca.crt")
-        lines.append(SETUP_ARGS)
-        lines += [f"RUN {cmd}" for cmd in setup]
-    finish = [f"chown root:root {Path(seed).parent}", f"mkdir -p {workdir}",
-              f"chown {owner} {workdir}"]
-    if setup:
-        finish = ["rm -f /tmp/bashenv-ca.crt",
-                  f"find {seed} ! -user {AGENT_UID} -exec chown -h {owner} {{}} +",
-                  f"(grep -rlF {seed} /opt/venv 2>/dev/null | xargs -r sed -i 's#{seed}#{workdir}#g')",
-                  *finish]
-    lines += ["RUN " + " && ".join(finish), f"WORKDIR {workdir}", 'CMD ["sleep", "infinity"]']
+    setup = ["/bin/sh", f"{SETUP_DIR}/setup.sh", workdir, *task.environment.setup]
+    lines = [f"FROM {env_tag}", f"COPY --chown={owner} repo/ {seed}/",
+             f"RUN {json.dumps(setup)}", f"WORKDIR {workdir}"]
     return "\n".join(lines) + "\n"
 
 
@@ -269,7 +294,7 @@ def _task_tag(task: Task, dockerfile: str) -> str:
 def image_tags(task: Task) -> tuple[str, str, str]:
     """The base, environment and task image tags `task` needs as it is now (builds nothing)."""
     base_tag = load_recipe(task.environment.base).tag
-    env_tag = _env_tag(_env_dockerfile(task, base_tag))
+    env_tag = _env_tag(_env_dockerfile(task, base_tag, deps_commit(task)))
     return base_tag, env_tag, _task_tag(task, _task_dockerfile(task, env_tag))
 
 
@@ -285,15 +310,9 @@ def build_task_image(task: Task) -> tuple[TaskImage, int]:
             return TaskImage(tag, labels["bashenv.base_sha"]), int(built_base) + int(built_env)
         with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
             context = Path(tmp)
-            try:
-                base_sha = export_base_repo(task, context / "repo")
-                (context / "Dockerfile").write_text(dockerfile)
-                if task.environment.setup:  # for pip in setup behind a TLS proxy
-                    bundle = ca_bundle()
-                    (context / "ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
-            except (OSError, git.GitCommandError) as exc:  # e.g. the disk is full
-                raise ImageBuildError(f"building task {task.id} failed at step 'export the "
-                                      f"repository at its base commit': {exc}") from None
+            base_sha = _export(task, context / "repo", f"task {task.id}",
+                               "export the repository at its base commit")
+            (context / "Dockerfile").write_text(dockerfile)
             _docker_build(context, tag, f"task {task.id}",
                           {"bashenv.task": task.id, "bashenv.base_sha": base_sha})
         return TaskImage(tag, base_sha), int(built_base) + int(built_env) + 1
