@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from bashenv.images.recipes import RECIPE_VERSION, BaseRecipe, load_recipe
 from bashenv.images.setup_layer import (
     PROBE,
     SETUP_DIR,
+    DepsSource,
     declared_requirements,
-    deps_commit,
+    deps_source,
     deps_stage,
     setup_extras,
     setup_script,
@@ -190,9 +192,9 @@ def _lock_name(tag: str) -> str:
     return "image-" + tag.replace("/", "_").replace(":", "_")
 
 
-def _env_dockerfile(task: Task, base_tag: str, commit: str | None) -> str:
+def _env_dockerfile(task: Task, base_tag: str, source: DepsSource | None) -> str:
     """The environment layer; its text is hashed into the tag, so any change rebuilds.
-    `commit`: the tree whose dependencies it prepares for the task's setup (setup_layer.py)."""
+    `source`: the tree whose dependencies it prepares for the task's setup (setup_layer.py)."""
     env = task.environment
     envs = {**QUIET_ENV, "VIRTUAL_ENV": "/opt/venv", **env.env}
     lines = [
@@ -216,13 +218,13 @@ def _env_dockerfile(task: Task, base_tag: str, commit: str | None) -> str:
                   f"RUN ({install}) && rm -f /tmp/bashenv-ca.crt"]
     # The task layer's setup step, and the CA bundle it gives pip (kept: tasks need it).
     lines += [f"COPY ca.crt setup.sh {SETUP_DIR}/", 'CMD ["sleep", "infinity"]']
-    if commit:
+    if source:
         cert = " ".join(f"{var}={SETUP_DIR}/ca.crt" for var in
                         ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")) + " "
         extras = setup_extras(env.setup)
         declared = declared_requirements(task, extras)
         install = pip_install_step(["-r", f"{SETUP_DIR}/deps/requirements.txt", *declared], cert)
-        lines += deps_stage("env", commit, extras, cert, install, bool(declared))
+        lines += deps_stage("env", source, extras, cert, install, bool(declared))
     return "\n".join(lines) + "\n"
 
 
@@ -231,8 +233,8 @@ def _env_tag(dockerfile: str) -> str:
 
 
 def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
-    commit = deps_commit(task)
-    dockerfile = _env_dockerfile(task, base_tag, commit)
+    source = deps_source(task)
+    dockerfile = _env_dockerfile(task, base_tag, source)
     tag = _env_tag(dockerfile)
     with file_lock(_lock_name(tag)):
         if _image_labels(tag) is not None:
@@ -244,8 +246,8 @@ def build_env(task: Task, base_tag: str) -> tuple[str, bool]:
             (context / "setup.sh").write_text(SETUP_SCRIPT)
             bundle = ca_bundle()
             (context / "ca.crt").write_bytes(bundle.read_bytes() if bundle else b"")
-            if commit:
-                _export(task.model_copy(update={"base_commit": commit}), context / "project",
+            if source:
+                _export(task.model_copy(update={"base_commit": source.commit}), context / "project",
                         f"environment of task {task.id}", "export the project at its "
                         "environment commit")
                 shutil.copy(PROBE, context / PROBE.name)
@@ -271,19 +273,31 @@ SETUP_SCRIPT = setup_script(SEED_DIR, AGENT_UID)
 
 def _task_dockerfile(task: Task, env_tag: str) -> str:
     """The task layer: the repository goes straight to SEED_DIR, owned by the agent user,
-    in one COPY layer (a later `mv`/`chown -R` would store every file a second time); each
+    in one layer (a later `mv`/`chown -R` would store every file a second time); each
     container copies it into its own workdir (a size-bounded tmpfs, or the writable layer).
+    It comes as one tar whose entries already name the agent user (ADD unpacks it keeping
+    owners): the builder then checksums one file, not every file of the tree as COPY does.
 
     Then one RUN: the environment's setup.sh runs the setup commands in the seed copy (as
     root, pip given the host's CA bundle and first no index but the environment's
     wheelhouse), hands what they created to the agent user, and points the paths to the
     seed they left in the venv at the workdir, where the repository is when tests run.
     The step is named by the task's own commands. Few steps: each is a container commit."""
-    seed, workdir, owner = SEED_DIR, task.workdir, f"{AGENT_UID}:{AGENT_UID}"
-    setup = ["/bin/sh", f"{SETUP_DIR}/setup.sh", workdir, *task.environment.setup]
-    lines = [f"FROM {env_tag}", f"COPY --chown={owner} repo/ {seed}/",
-             f"RUN {json.dumps(setup)}", f"WORKDIR {workdir}"]
+    setup = ["/bin/sh", f"{SETUP_DIR}/setup.sh", task.workdir, *task.environment.setup]
+    lines = [f"FROM {env_tag}", f"ADD repo.tar {SEED_DIR}/", f"RUN {json.dumps(setup)}",
+             f"WORKDIR {task.workdir}"]
     return "\n".join(lines) + "\n"
+
+
+def _agent_tar(tree: Path, dest: Path) -> None:
+    """`tree` as a tar whose entries belong to the agent user."""
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = AGENT_UID
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(dest, "w", format=tarfile.GNU_FORMAT) as archive:
+        archive.add(tree, arcname=".", filter=owned)
 
 
 def _task_tag(task: Task, dockerfile: str) -> str:
@@ -294,7 +308,7 @@ def _task_tag(task: Task, dockerfile: str) -> str:
 def image_tags(task: Task) -> tuple[str, str, str]:
     """The base, environment and task image tags `task` needs as it is now (builds nothing)."""
     base_tag = load_recipe(task.environment.base).tag
-    env_tag = _env_tag(_env_dockerfile(task, base_tag, deps_commit(task)))
+    env_tag = _env_tag(_env_dockerfile(task, base_tag, deps_source(task)))
     return base_tag, env_tag, _task_tag(task, _task_dockerfile(task, env_tag))
 
 
@@ -309,9 +323,11 @@ def build_task_image(task: Task) -> tuple[TaskImage, int]:
         if labels is not None:
             return TaskImage(tag, labels["bashenv.base_sha"]), int(built_base) + int(built_env)
         with tempfile.TemporaryDirectory(prefix="bashenv-build-") as tmp:
-            context = Path(tmp)
-            base_sha = _export(task, context / "repo", f"task {task.id}",
+            context = Path(tmp, "context")
+            context.mkdir()
+            base_sha = _export(task, Path(tmp, "repo"), f"task {task.id}",
                                "export the repository at its base commit")
+            _agent_tar(Path(tmp, "repo"), context / "repo.tar")
             (context / "Dockerfile").write_text(dockerfile)
             _docker_build(context, tag, f"task {task.id}",
                           {"bashenv.task": task.id, "bashenv.base_sha": base_sha})

@@ -1,27 +1,30 @@
 """What the environment layer prepares so that a task's setup is quick and adds little.
 
 A task's setup (SWE-bench's `pip install -e .`) used to fetch the project's build backend
-from the package index in every task image (pip's build isolation), and install any
-dependency the environment's pins left out (pytest 5.4's `wcwidth`) into the task layer.
-Now the environment layer, shared by the tasks of one repository version and built with
-the network, also runs project_deps.py on the project at its environment commit (in a
-throwaway build stage, so the tree is not stored): wheels of the build requirements go
-into a wheelhouse, and the packages the project would add are installed into the
-environment, together with the runtime requirements the project declares (pyproject.toml,
-setup.cfg, setup.py's literals) at the task's own base commit: these may differ from the environment commit's
-(pytest 5.4's base commits need `wcwidth`, its environment commit does not), and being
-part of the environment layer's recipe, tasks that declare the same share it. The task's
-setup then runs each command first with `PIP_NO_INDEX=1` and the
-wheelhouse as `PIP_FIND_LINKS`, and only if that fails again with the index (saying so
-in the build log). The commands run as written; build isolation stays on.
+from the package index in every task image (pip's build isolation), and to install the
+dependencies the environment's pins left out (pytest 5.4's `wcwidth`) into the task layer.
+Now the environment layer (shared, built with the network) also
+- runs project_deps.py on the project's tree (at the environment commit, in a throwaway
+  build stage, so the tree is not stored): wheels of its build requirements go into a
+  wheelhouse, and what installing the project would add is installed;
+- installs the runtime requirements the project declares at the task's own base commit
+  (pyproject.toml, setup.cfg, setup.py's literals), which may differ from the environment
+  commit's (pytest 5.4's base commits need `wcwidth`, its environment commit does not).
+Both are keyed by file contents, so tasks that declare the same share the layer. The
+task's setup then runs each command first with `PIP_NO_INDEX=1` and the wheelhouse as
+`PIP_FIND_LINKS`, and only if that fails again with the index (saying so in the build
+log). The commands run as written; build isolation stays on.
 """
 
 from __future__ import annotations
 
 import ast
 import configparser
+import hashlib
+import json
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from bashenv.task.model import Task
@@ -30,6 +33,7 @@ from bashenv.task.source import read_at, repo_url, resolve_commit
 SETUP_DIR = "/opt/bashenv/setup"  # in environment images: setup.sh, ca.crt, deps/
 DEPS_DIR = f"{SETUP_DIR}/deps"  # requirements.txt (pinned), wheelhouse/ (when prepared)
 PROBE = Path(__file__).with_name("project_deps.py")
+PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 # `.[test]`, `".[dev,docs]"`, `-e .[testing]`: the extras a setup command installs.
 EXTRAS = re.compile(r"""(?:^|\s)["']?\.\[([\w.,-]+)\]""")
@@ -70,19 +74,27 @@ def setup_extras(commands: list[str]) -> str:
     return f"[{','.join(names)}]" if names else ""
 
 
-def deps_commit(task: Task) -> str | None:
-    """The commit whose tree defines the project's dependencies for the environment layer:
-    an imported task's `metadata.environment_setup_commit` (shared by the instances of one
-    repository version, as SWE-bench builds its environments), else the base commit.
-    None when the task has no setup or the tree there is no Python project."""
+@dataclass(frozen=True)
+class DepsSource:
+    commit: str  # the tree the probe runs on
+    key: str  # the hash of its packaging files: what the environment's tag depends on
+
+
+def deps_source(task: Task) -> DepsSource | None:
+    """The tree whose dependencies the environment layer prepares: an imported task's
+    `metadata.environment_setup_commit` (shared by the instances of one repository
+    version, as SWE-bench builds its environments), else the base commit. Keyed by its
+    packaging files, so that tasks whose files are equal share the layer. None when the
+    task has no setup or the tree is no Python project."""
     if not task.environment.setup:
         return None
     given = task.metadata.get("environment_setup_commit")
     url, sha = (repo_url(task), given) if isinstance(given, str) and FULL_SHA.match(given) \
         else resolve_commit(task)
-    if any(read_at(url, sha, name) is not None for name in ("pyproject.toml", "setup.py")):
-        return sha
-    return None
+    texts = [read_at(url, sha, name) for name in PACKAGING_FILES]
+    if texts[0] is None and texts[1] is None:
+        return None
+    return DepsSource(sha, hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16])
 
 
 def _lines(value: str) -> list[str]:
@@ -160,15 +172,15 @@ def declared_requirements(task: Task, extras: str) -> list[str]:
     return list(dict.fromkeys(r for r in found if isinstance(r, str) and requirement.match(r)))
 
 
-def deps_stage(env_stage: str, commit: str, extras: str, pip_env: str, install: str,
+def deps_stage(env_stage: str, source: DepsSource, extras: str, pip_env: str, install: str,
                declared: bool) -> list[str]:
     """Dockerfile lines after the environment stage `env_stage`: a throwaway stage runs the
-    probe on the project (the context's project/, exported at `commit`); the final stage
+    probe on the project (the context's project/, exported at `source.commit`); the final stage
     copies only its results and runs `install` (pip on DEPS_DIR/requirements.txt, plus
     the `declared` requirements if any: else only when the probe found something)."""
     note = "echo 'bashenv: the project dependencies did not install; the task setup will try'"
     return [
-        f"# the project's dependencies, as of commit {commit}",
+        f"# the project's dependencies, from packaging files {source.key}",
         f"FROM {env_stage} AS deps",
         "COPY project/ /tmp/bashenv-project/",
         "COPY project_deps.py /tmp/bashenv-project-deps.py",
