@@ -27,6 +27,7 @@ from bashenv.swebench.swebench_parsers import (
     source_digest,
     swebench_parsers,
 )
+from bashenv.task.model import HiddenTests
 
 USES_ENGINE = False
 LOGS = Path(__file__).parent / "data" / "swebench_logs"
@@ -143,7 +144,11 @@ FRAGMENTS = ["PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS", "ERRORS",
              "____", " sympy/a.py:test_y ", ".py:", " ... ", " ... ok", " ... OK", " ...  OK",
              " ... FAIL", " ... ERROR", " ... skipped 'why'", "FAIL: ", "ERROR: ",
              "test_z (m.C)", "--version is equivalent to version", " PASSED ",
-             "System check identified no issues (0 silenced)", "Internal Server Error: /x/"]
+             "System check identified no issues (0 silenced)", "Internal Server Error: /x/",
+             "\n", "\nok", "ok\n", "\nok\n", "/", " ...\n", "\n... ", "\x0b", "\xa0",
+             "Testing against Django installed in ", " silenced).", " silenced).\nok",
+             "System check identified no issues (0 silenced)\nok", "Internal Server Error: /",
+             "/\nok", "_ a.py: b.py:c ", ".py: ", " x.py:y z"]
 
 
 def _random_log(rng: random.Random) -> str:
@@ -169,6 +174,26 @@ def test_builtin_parsers_agree_with_swebenchs_on_the_corners_of_their_rules(thei
         assert ours(log) == expected, log
         compared += 1
     assert compared > 2500
+
+
+# Django's late `ok` (three multi-line patterns in SWE-bench, found by bashenv without
+# regexes): fragments that make them match often, across lines and whitespace kinds.
+DJANGO_FRAGMENTS = ["t", "t x", " ... ", "\n... ", " ...\n", "\t...\x0b", "...", "\n", "ok",
+                    "\nok", "okay", "Testing against Django installed in ", " silenced).",
+                    " silenced).\nok", "Internal Server Error: /", "/", "/\nok", " ", "x",
+                    "System check identified no issues (0 silenced)\nok"]
+
+
+def test_django_late_oks_agree_with_swebenchs_patterns(theirs):
+    rng = random.Random("django")
+    ours, swebench = FAMILIES["parse_log_django"].parse, theirs.by_name["parse_log_django"][1]
+    late = 0
+    for _ in range(5000):
+        log = "".join(rng.choice(DJANGO_FRAGMENTS) for _ in range(rng.randint(1, 14)))
+        expected = swebench(log)
+        assert ours(log) == expected, log
+        late += bool(log_parsers._late_oks(log))
+    assert late > 50  # the patterns did match, often
 
 
 # --- the loader -------------------------------------------------------------------------
@@ -306,6 +331,9 @@ def test_runner_names():
         parser = parser_for(runner)
         assert parser.reads_pytest_log is pytest_log
         assert isinstance(hardened(parser, "pytest -rA t.py"), PytestLogAndJUnit) is pytest_log
+    # A task may name either (the task file's pattern takes both).
+    for runner in ("swebench:parse_log_pytest_v2", "swebench:pydicom/pydicom"):
+        assert HiddenTests(runner=runner, fail_to_pass=["a.py::t"]).runner == runner
     for unknown in ("swebench:parse_log_nope", "swebench:", "swebench:pytest"):
         with pytest.raises(KeyError, match=f"no test-report parser '{unknown}'"):
             parser_for(unknown)

@@ -49,9 +49,6 @@ def parse_pytest(log: str) -> dict[str, str]:
     return statuses
 
 
-_OPTION = re.compile(r"^(.*?)\[(.*)\]")
-
-
 def parse_pytest_options(log: str) -> dict[str, str]:
     """`pytest -rA`, a parametrized id whose option is an absolute path cut to the path's
     last part (`t[/abs/dir/f.dcm]` → `t[/f.dcm]`; not `//x` or a glob), so ids do not depend
@@ -62,12 +59,14 @@ def parse_pytest_options(log: str) -> dict[str, str]:
         if not words or len(words) < 2:
             continue
         test = words[1]
-        option = _OPTION.match(test)
-        if option:
-            head, value = option.groups()
+        # The option runs from the first `[` to the last `]` (SWE-bench's `(.*?)\[(.*)\]`,
+        # found here without the regex, whose backtracking is quadratic in a long id).
+        start, end = test.find("["), test.rfind("]")
+        if 0 <= start < end:
+            value = test[start + 1:end]
             if value.startswith("/") and not value.startswith("//") and "*" not in value:
                 value = "/" + value.rsplit("/", 1)[-1]
-            test = f"{head}[{value}]"
+            test = f"{test[:start]}[{value}]"
         statuses[test] = words[0]
     return statuses
 
@@ -119,12 +118,13 @@ def parse_matplotlib(log: str) -> dict[str, str]:
 
 
 _DJANGO_PASSED = (" ... ok", " ... OK", " ...  OK")
-# A test's `ok` that came on the next line, after output Django printed in between.
-_DJANGO_LATE_OK = [re.compile(p, re.MULTILINE) for p in (
-    r"^(.*?)\s\.\.\.\sTesting against Django installed in (?s:.*?) silenced\)\.\nok$",
-    r"^(.*?)\s\.\.\.\sInternal Server Error: /.*/\nok$",
-    r"^(.*?)\s\.\.\.\sSystem check identified no issues \(0 silenced\)\nok$",
-)]
+# A test's `ok` that came on a later line, after output Django printed in between: SWE-bench
+# reads `^<test>\s...\s<what Django printed>` ending in a line `ok` with three patterns,
+# found here by _late_oks without their backtracking (quadratic on a crafted log).
+_TESTING_AGAINST = "Testing against Django installed in "
+_SILENCED = " silenced).\nok"
+_SERVER_ERROR = "Internal Server Error: /"
+_SYSTEM_CHECK = "System check identified no issues (0 silenced)\nok"
 _DJANGO_FAILURES = ((" ... FAIL", "FAIL:", "FAILED"), (" ... ERROR", "ERROR:", "ERROR"))
 # django__django-7188's log runs a migration's output into the test's line.
 _DJANGO_7188 = "Applying sites.0002_alter_domain_unique...test_no_migrations"
@@ -159,13 +159,67 @@ def parse_django(log: str) -> dict[str, str]:
                 statuses[words[1]] = status
         if pending is not None and line.startswith("ok"):
             statuses[pending] = "PASSED"
-    for pattern in _DJANGO_LATE_OK:
-        for match in pattern.finditer(log):
-            statuses[match.group(1)] = "PASSED"
+    for test in _late_oks(log):
+        statuses[test] = "PASSED"
     return statuses
 
 
-_SYMPY_HEADER = re.compile(r"(_*) (.*)\.py:(.*) (_*)")
+def _late_oks(log: str) -> list[str]:
+    """The tests SWE-bench's three late-`ok` patterns name, pattern by pattern, each read
+    left to right without overlaps (as re.finditer does). In SWE-bench's terms, a line start,
+    `(.*?)\\s\\.\\.\\.\\s`, then `Testing against Django installed in (?s:.*?) silenced\\)\\.\\nok$`,
+    `Internal Server Error: \\/(.*)\\/\\nok$` or `System check identified no issues \\(0
+    silenced\\)\\nok$`; `\\s` may be a newline, `.` is not one."""
+    size = len(log)
+
+    def ok_line(at: int) -> bool:  # `ok$`: "ok" at `at`, then the end or a newline
+        return log.startswith("ok", at) and (at + 2 == size or log[at + 2] == "\n")
+
+    silenced = _forward_finder(log, _SILENCED, lambda t: ok_line(t + len(_SILENCED) - 2))
+    newline = _forward_finder(log, "\n", lambda t: True)
+
+    def after_testing(at: int) -> int | None:  # lazy: the first ` silenced).\nok$` from at
+        t = silenced(at)
+        return t + len(_SILENCED) if t >= 0 else None
+
+    def after_error(at: int) -> int | None:  # `(.*)/\nok$`: the line ends with "/", then ok
+        end = newline(at)
+        return end + 3 if end > at and log[end - 1] == "/" and ok_line(end + 1) else None
+
+    def after_check(at: int) -> int | None:  # `$` right after the literal
+        return at if at == size or log[at] == "\n" else None
+
+    tests = []
+    for literal, rest in ((_TESTING_AGAINST, after_testing), (_SERVER_ERROR, after_error),
+                          (_SYSTEM_CHECK, after_check)):
+        if literal not in log:
+            continue
+        start = 0  # line starts before this one are done with
+        dots = log.find("...", 1)
+        while dots >= 0:
+            line = log.rfind("\n", 0, dots - 1) + 1  # the line `(.*?)\s` starts on
+            if line < start:
+                dots = log.find("...", dots + 1)
+                continue
+            line_end = log.find("\n", line)
+            line_end = size if line_end < 0 else line_end
+            end = None
+            while dots >= 0 and dots <= line_end + 1 and end is None:
+                if (log[dots - 1].isspace() and dots + 3 < size and log[dots + 3].isspace()
+                        and log.startswith(literal, dots + 4)):
+                    end = rest(dots + 4 + len(literal))
+                    if end is not None:
+                        tests.append(log[line:dots - 1])
+                dots = log.find("...", dots + 1)
+            if end is not None:  # the next match starts on a line after this one's end
+                following = log.find("\n", end)
+                start = size + 1 if following < 0 else following + 1
+            else:
+                start = line_end + 1
+            dots = log.find("...", max(start + 1, dots)) if dots >= 0 else -1
+    return tests
+
+
 _SYMPY_ENDINGS = ((" E", "ERROR"), (" F", "FAILED"), (" ok", "PASSED"))
 
 
@@ -177,7 +231,11 @@ def parse_sympy(log: str) -> dict[str, str]:
     `T`, `K` lines are not recorded, and neither is the last test of a file, whose line
     ends with the file's verdict (`test_x ok    [OK]`): SWE-bench's sympy test lists were
     made by this parser, so such tests are not in them."""
-    statuses = {f"{m[1]}.py:{m[2]}": "FAILED" for m in _SYMPY_HEADER.findall(log)}
+    statuses: dict[str, str] = {}
+    for raw in log.split("\n"):
+        header = _sympy_header(raw)
+        if header:
+            statuses[header] = "FAILED"
     for raw in log.split("\n"):
         line = raw.strip()
         if not line.startswith("test_"):
@@ -186,6 +244,33 @@ def parse_sympy(log: str) -> dict[str, str]:
             if line.endswith(ending):
                 statuses[line.split()[0]] = status
     return statuses
+
+
+def _forward_finder(log: str, needle: str, valid: Callable[[int], bool]
+                    ) -> Callable[[int], int]:
+    """first(at): where `needle` next occurs at or after `at` and is `valid` there, or -1.
+    Asked with `at` never going back, as _late_oks does, it reads the log once in all."""
+    last = -2
+
+    def first(at: int) -> int:
+        nonlocal last
+        if last == -1 or last >= at:
+            return last
+        last = log.find(needle, at)
+        while last >= 0 and not valid(last):
+            last = log.find(needle, last + 1)
+        return last
+    return first
+
+
+def _sympy_header(line: str) -> str | None:
+    """What SWE-bench's `(_*) (.*)\\.py:(.*) (_*)` finds in one line (it never spans lines,
+    nor matches twice in one): from the first space to the last `.py:` that still has a
+    space after it, then to the last space. Without the regex, whose backtracking is
+    quadratic in a long line of spaces (a test can print one)."""
+    first, last = line.find(" "), line.rfind(" ")
+    cut = line.rfind(".py:", first + 1, last) if first >= 0 else -1
+    return f"{line[first + 1:cut]}.py:{line[cut + 4:last]}" if cut >= 0 else None
 
 
 @dataclass(frozen=True)
