@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bashenv.grading import Rewarder, changed_paths
+from bashenv.sandbox.pool import WarmPool
 
-from .conftest import TASKS_DIR
+from .conftest import TASKS_DIR, rid
 from .gitdiff import committed_copy, git_diff
+
+RUN = rid("grading")
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +88,38 @@ def test_patch_that_does_not_apply(rewarder):
     verdict = rewarder.grade(bad)
     assert verdict.outcome == "patch_failed" and verdict.reward == 0.0
     assert "nope.py" in verdict.log
+
+
+def test_a_patch_failing_loudly_is_still_patch_failed(rewarder):
+    """The script's error output (here git's, about 300 missing files) written just before
+    its results must not land inside them: one pipe carries both (channel.BOOTSTRAP)."""
+    bad = "".join(f"diff --git a/nope{i}.py b/nope{i}.py\n--- a/nope{i}.py\n+++ b/nope{i}.py\n"
+                  "@@ -1 +1 @@\n-x\n+y\n" for i in range(300))
+    for _ in range(3):
+        verdict = rewarder.grade(bad)
+        assert verdict.outcome == "patch_failed" and not verdict.infra, verdict.error
+        assert "nope299.py" in verdict.log
+
+
+def test_a_warm_grading_container_comes_with_its_process_started(textkit, textkit_image):
+    pool, empty = WarmPool(size=1), WarmPool(size=0)
+    grader = Rewarder(textkit, textkit_image, RUN, pool=pool)
+    try:
+        grader.prefill()
+        deadline = time.monotonic() + 60
+        while pool.ready(grader.spec) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        box, stream = pool.acquire_opened(grader.spec, lambda _: pytest.fail("opened again"))
+        stream.close()
+        box.remove()
+        # Graded on warm containers (each refilled with its process) and on a cold one.
+        verdicts = [grader.grade(textkit.gold_patch), grader.grade("")]
+        cold = Rewarder(textkit, textkit_image, RUN, pool=empty).grade(textkit.gold_patch)
+    finally:
+        pool.close()
+        empty.close()
+    assert [v.outcome for v in verdicts] == ["resolved", "unresolved"]
+    assert cold.outcome == "resolved", cold.error
 
 
 def test_test_run_over_its_timeout(textkit, textkit_image):

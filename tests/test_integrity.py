@@ -301,7 +301,34 @@ BROKEN_GIT = {
     "corrupt .git/config": ["echo '[[[not config' > .git/config"],
     ".git replaced by a file": ["rm -rf .git && echo 'gitdir: /nowhere' > .git"],
     "objects deleted": ["rm -rf .git/objects/*"],
+    # The box's git borrows the base objects from the image's seed (sandbox.spec).
+    "alternates redirected": ["echo /tmp > .git/objects/info/alternates"],
 }
+
+
+def test_the_agents_git_borrows_the_base_objects_and_works(env):
+    """The box's `.git` holds no copy of the base objects (the archive a grading reads
+    stays small), and git still does everything an agent asks of it."""
+    observations, _, _ = play(env, [
+        "cat .git/objects/info/alternates",
+        "git log --oneline | wc -l; git status --porcelain | wc -l",
+        "echo more >> README.md && git -c user.name=a -c user.email=a@b commit -qam x && "
+        "git log --oneline | wc -l && git fsck --no-progress 2>&1 | grep -c error",
+        "find .git/objects -type f ! -path '*/info/*' | wc -l",
+    ])
+    outputs = [o["output"].strip() for o in observations]
+    assert outputs[0] == "/opt/bashenv/repo/.git/objects"
+    assert outputs[1].split() == ["1", "0"]
+    assert outputs[2].split() == ["2", "0"]
+    assert 0 < int(outputs[3]) <= 4  # the new commit's own objects only
+
+
+def test_a_tree_too_big_to_travel_with_the_inputs_still_grades(env):
+    """Over EMBED_TREE_MAX the tree goes into the grading box's workdir by the archive API
+    while its script waits, instead of on the script's stdin."""
+    _, reward, verdict = play(env, ["head -c 20000000 /dev/urandom > blob.bin"], gold=True)
+    assert reward == 1.0 and not verdict["infra"], (verdict["error"], verdict["log"][-2000:])
+    assert "blob.bin" in verdict["changed_files"]
 
 
 @pytest.mark.parametrize("case", list(BROKEN_GIT))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import shlex
 
+from bashenv.sandbox.spec import copy_seed_command
+
 METHODS = ("git apply", "git apply --reject", "patch --fuzz=5")
 MARK = "bashenv-apply:"
 _MARK_LINE = re.compile(rf"^{MARK} (.+)$", re.MULTILINE)
@@ -17,8 +19,8 @@ def apply_snippet(patch: str, git: str, seed: str, fail_code: int) -> str:
     """A shell snippet, run in the repository, that applies `patch` (when not empty) by the
     first method that works, each from the pristine tree (`seed`'s copy: a failed
     `--reject` leaves some hunks applied), and exits `fail_code` when none does."""
-    p, s = shlex.quote(patch), shlex.quote(seed)
-    restore = f"find . -mindepth 1 -delete && cp -a {s}/. ."
+    p = shlex.quote(patch)
+    restore = f"find . -mindepth 1 -delete && {copy_seed_command(seed, '.')}"
     attempts = [
         f"{git} apply --binary --whitespace=nowarn {p}",
         f"{restore} && {git} apply --binary --whitespace=nowarn --reject {p}",

@@ -21,10 +21,19 @@ import time
 from collections.abc import Callable
 
 from bashenv.errors import SandboxError
-from bashenv.sandbox import Sandbox
+from bashenv.sandbox import Sandbox, Stream
 from bashenv.sandbox.output import CappedBuffer
 from bashenv.sandbox.spec import ExecResult
 
+# The grading process starts before its script is known (a warm pool starts it with its
+# container, see open_grading): a root bash that reads a line "<script bytes> <time limit>"
+# and the script from stdin, which only the host holds, and runs it under `timeout`.
+# Its stderr goes into its stdout: one pipe keeps the order of what it writes (the engine
+# copies two pipes independently, so an error message written just before the results
+# line could arrive after it, inside the results tar: seen as a patch that does not apply
+# graded `error`, its `git apply --check` message breaking the archive).
+BOOTSTRAP = ('IFS=" " read -r size limit && script=$(head -c "$size") && '
+             'exec timeout -s KILL "$limit" bash -c "$script" 2>&1')
 OUTPUT_CAP = 1 << 20  # the script's own output kept (head + tail), as an exec's
 RESULTS_CAP = 128 << 20  # the results tar (the report alone may be 64 MiB)
 DONE, RESULTS = "tests-done", "results"
@@ -48,11 +57,20 @@ def input_tar(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-class GradingRun:
-    """The host's end of the grading script (see the module doc)."""
+def open_grading(box: Sandbox) -> Stream:
+    """The grading process, waiting for its script (BOOTSTRAP); a pool's opener."""
+    return box.open_stream(["bash", "-c", BOOTSTRAP], user="root")
 
-    def __init__(self, box: Sandbox, cmd: list[str], token: str, timeout: float) -> None:
+
+class GradingRun:
+    """The host's end of the grading script (see the module doc), run in `box` for at most
+    `limit` seconds, on `stream` (open_grading's; opened now when None)."""
+
+    def __init__(self, box: Sandbox, script: str, limit: int, token: str, timeout: float,
+                 stream: Stream | None = None) -> None:
         self.box, self.token, self.deadline = box, token.encode(), time.monotonic() + timeout
+        body = script.encode()
+        self._script = f"{len(body)} {int(limit)}\n".encode() + body
         self.output = CappedBuffer(OUTPUT_CAP)
         self.code: int | None = None  # the script's exit status, from the results line
         self._done = b"\n" + self.token + f":{DONE}\n".encode()
@@ -60,12 +78,15 @@ class GradingRun:
         self._tests_done = False
         self._pending = b""  # output not yet known not to hold a line of ours
         self._results: bytearray | None = None  # the results tar, once its line was seen
-        self._stream = box.open_stream(cmd, user="root")
+        self._stream = stream if stream is not None else open_grading(box)
 
-    def run(self, inputs: bytes, after_tests: Callable[[], bytes]) -> ExecResult:
-        """Send `inputs`, answer the script with `after_tests()` once its tests ended, and
-        read to the end. The exit status is the script's own (-1 when it was killed)."""
-        fd, outgoing, answered = self._stream.fileno(), memoryview(inputs), False
+    def run(self, inputs: bytes, after_tests: Callable[[], bytes],
+            then: Callable[[], bytes] | None = None) -> ExecResult:
+        """Send `inputs` (and, once they are out, what `then()` gives: it may block, e.g.
+        on a tree still being read, while the script starts), answer the script with
+        `after_tests()` once its tests ended, and read to the end. The exit status is the
+        script's own (-1 when it was killed)."""
+        fd, outgoing, answered = self._stream.fileno(), memoryview(self._script + inputs), False
         try:
             while True:
                 left = self.deadline - time.monotonic()
@@ -78,7 +99,9 @@ class GradingRun:
                     except BlockingIOError:
                         pass
                     except OSError:  # the script is gone (it failed early): read its end
-                        outgoing = memoryview(b"")
+                        outgoing, then = memoryview(b""), None
+                    if not outgoing and then is not None:
+                        outgoing, then = memoryview(then()), None
                 if not readable:
                     continue
                 try:

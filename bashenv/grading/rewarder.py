@@ -16,6 +16,7 @@ import secrets
 import shlex
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from bashenv.errors import BashenvError, DockerUnavailable, SandboxError
 from bashenv.grading.apply import applied_with, apply_snippet
 from bashenv.grading.canary import canary_reason, check
-from bashenv.grading.channel import GradingRun, input_tar
+from bashenv.grading.channel import GradingRun, input_tar, open_grading
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS, _pytest_key, hardened
 from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
@@ -32,6 +33,7 @@ from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR, TaskImage
 from bashenv.images.specs import spec_for_task
 from bashenv.sandbox import PROCESS_RUN_ID, Backend, Sandbox, get_backend
 from bashenv.sandbox.pool import WarmPool
+from bashenv.sandbox.spec import copy_seed_command
 from bashenv.task.model import Task
 
 __all__ = ["OUTCOMES", "Rewarder", "Verdict", "owned_test_paths"]
@@ -147,7 +149,7 @@ class Rewarder:
     def prefill(self) -> None:
         """Have a grading container ready before the first grading (with a pool)."""
         if self.pool is not None:
-            self.pool.prefill(self.spec)
+            self.pool.prefill(self.spec, opener=open_grading)
 
     def grade(self, diff: bytes | str) -> Verdict:
         """Grade a diff against the base commit (e.g. from a predictions file)."""
@@ -166,13 +168,7 @@ class Rewarder:
         """`grade_workdir`, and the change as a diff against the base commit (SWE-bench's
         model_patch: "" when there is none, or it is over 1 MiB), made by the grader's git in
         the grading container from the tree as read, before anything in it is reverted."""
-        def run() -> tuple[Verdict, bytes | None, bytes | None]:
-            tree = read_tree(box, self.tree_cap_mb)
-            try:
-                return self._grade(tree=tree)
-            finally:
-                tree.close()
-        verdict, _, patch = self._guarded(run)
+        verdict, _, patch = self._guarded(lambda: self._grade(tree_of=box))
         return verdict, (patch or b"").decode("utf-8", errors="replace")
 
     def _guarded(self, run: Any) -> tuple[Verdict, bytes | None, bytes | None]:
@@ -199,7 +195,8 @@ class Rewarder:
     def _job(self, from_tree: bool) -> bytes:
         tests = self.task.tests
         return json.dumps({
-            "model_patch": from_tree, "base": self.image.base_sha,
+            "model_patch": from_tree, "tree_on_stdin": from_tree, "tree_error": ERR_TREE,
+            "base": self.image.base_sha,
             "hidden": "\n".join(["set -e", *self._hidden_commands()]),
             "workdir": self.task.workdir, "seed": SEED_DIR, "grade_dir": GRADE_DIR,
             "user": AGENT_USER, "owned": sorted(self._owned), "protect_config": tests.protect_config,
@@ -231,13 +228,13 @@ class Rewarder:
         their exit code and timing into a directory the test user can never reach; once
         every process of theirs is dead, the results (FINISH), sent back by RESULTS_TRAP."""
         tests, user = self.task.tests, AGENT_USER
-        seed = shlex.quote(SEED_DIR)
-        if from_tree:  # the agent's tree, and the grader's own git beside it
-            change = [f"if [ -f {IN_DIR}/tree.tar ]; then tar -x --no-same-owner "
-                      f"--warning=no-timestamp -f {IN_DIR}/tree.tar || exit {ERR_TREE}; fi",
-                      f"cp -a {seed}/.git .git || exit {ERR_SETUP}"]
+        if from_tree:  # the grader's own git, then the agent's tree (it has no `.git`):
+            # the tree follows the inputs on stdin, after a line with its size, and
+            # box_scan.py takes it (receive_tree). The host reads it from the agent's box
+            # while this script and box_scan.py start.
+            change = [f"{copy_seed_command(SEED_DIR, '.', git_only=True)} || exit {ERR_SETUP}"]
         else:
-            change = [f"cp -a {seed}/. . || exit {ERR_SETUP}",
+            change = [f"{copy_seed_command(SEED_DIR, '.')} || exit {ERR_SETUP}",
                       # git apply, else git apply --reject, else patch --fuzz (SWE-bench's order)
                       apply_snippet(f"{IN_DIR}/agent.patch", GIT, SEED_DIR, ERR_PATCH)]
         # pytest runs get the grader's plugin and the environment's plugins by name.
@@ -257,7 +254,8 @@ class Rewarder:
             f"cd {shlex.quote(self.task.workdir)} || exit {ERR_SETUP}",
             *change,
             # The scan, then the hidden tests (`hidden`), then the canaries: one process.
-            f"{helper} prepare {IN_DIR}/job.json || exit {ERR_SETUP}",
+            f"{helper} prepare {IN_DIR}/job.json || {{ c=$?; [ $c = {ERR_TREE} ] && exit $c; "
+            f"exit {ERR_SETUP}; }}",
             # The tests may not read the inputs: the hidden test files as written, the job.
             f"chmod 700 {IN_DIR} && chown -R {user}: . && mkdir -p {OUT_DIR} && "
             f"chown {user}: {OUT_DIR} || exit {ERR_SETUP}",
@@ -274,30 +272,57 @@ class Rewarder:
         ])
 
     def _grade(self, patch: bytes | None = None,
-               tree: AgentTree | None = None) -> tuple[Verdict, bytes | None, bytes | None]:
+               tree_of: Sandbox | None = None) -> tuple[Verdict, bytes | None, bytes | None]:
+        """Grade `patch`, or the working tree of the agent's box `tree_of`. The tree is read
+        (tree.py) in a thread while the grading container starts its script, and follows
+        the inputs on the script's stdin."""
+        if tree_of is None:
+            return self._run(patch, None)
+        reader = ThreadPoolExecutor(1, thread_name_prefix="bashenv-tree")
+        tree = reader.submit(read_tree, tree_of, self.tree_cap_mb)
+        try:
+            return self._run(None, tree)
+        finally:
+            reader.shutdown(wait=True)  # the read ended, whatever happened: its file goes
+            if tree.exception() is None:
+                tree.result().close()
+
+    def _run(self, patch: bytes | None,
+             tree: Future[AgentTree] | None) -> tuple[Verdict, bytes | None, bytes | None]:
         task = self.task
-        inputs = {**self._hidden_files, **BOX_FILES, f"{IN_DIR}/job.json": self._job(tree is not None),
+        from_tree = tree is not None
+        inputs = {**self._hidden_files, **BOX_FILES, f"{IN_DIR}/job.json": self._job(from_tree),
                   f"{PY_DIR}/plugin.json": self._plugin_conf()}
         if patch is not None:
             inputs[f"{IN_DIR}/agent.patch"] = patch
         token = secrets.token_hex(16)  # the script's lines to the host (channel.py)
         inputs[f"{IN_DIR}/token"] = f"{token}\n".encode()
-        box = self.pool.acquire(self.spec) if self.pool else self.backend.start(self.spec)
+        # A warm grading container comes with its grading process already started.
+        box, stream = (self.pool.acquire_opened(self.spec, open_grading) if self.pool
+                       else (self.backend.start(self.spec), None))
+
+        def tree_input() -> bytes:
+            """The tree's size line and bytes, once read (a large tree goes straight into
+            the workdir volume, which has the room: size 0 on the line)."""
+            assert tree is not None
+            read = tree.result()
+            if read.size > EMBED_TREE_MAX:
+                put_tree(box, read)
+                return b"0\n"
+            read.archive.seek(0)
+            return f"{read.size}\n".encode() + read.archive.read()
+
         try:
-            if tree is not None and tree.size > EMBED_TREE_MAX:
-                put_tree(box, tree)  # straight into the workdir volume, which has the room
-            elif tree is not None:
-                tree.archive.seek(0)
-                inputs[f"{IN_DIR}/tree.tar"] = tree.archive.read()
             sent = input_tar({str(PurePosixPath(p).relative_to(GRADE_DIR)): data
                               for p, data in inputs.items()})
-            script = self._script(tree is not None, len(sent))
-            grading = GradingRun(box, ["timeout", "-s", "KILL", str(int(task.tests.timeout) + 300),
-                                       "bash", "-c", script], token, task.tests.timeout + 330)
+            script = self._script(from_tree, len(sent))
+            grading = GradingRun(box, script, int(task.tests.timeout) + 300, token,
+                                 task.tests.timeout + 330, stream)
             # Whatever the tests left running dies before their results are read: by
             # cgroup, from the host, pass after pass (a process that keeps re-forking
             # cannot outrun it), else by the test user's kill -9 -1 in the box.
-            ran = grading.run(sent, lambda: b"swept\n" if _kill_test_user(box) else b"sweep\n")
+            ran = grading.run(sent, lambda: b"swept\n" if _kill_test_user(box) else b"sweep\n",
+                              then=tree_input if from_tree else None)
             private = grading.files()
         finally:
             box.remove_later()

@@ -44,21 +44,28 @@ class _Stream:
     """A file-like view of the engine's chunk iterator that refuses to read past `cap` bytes."""
 
     def __init__(self, chunks: Iterator[bytes], cap: int) -> None:
-        self._chunks, self._cap, self._buf, self.read_bytes = chunks, cap, b"", 0
+        self._chunks, self._cap, self.read_bytes = chunks, cap, 0
+        self._buf, self._at = b"", 0  # the current chunk, and how much of it was read
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buf) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self.read_bytes += len(chunk)
-            if self.read_bytes > self._cap:
-                raise TreeTooLarge(f"the working tree is over {self._cap >> 20} MiB")
-            self._buf += chunk
-        if size < 0:
-            size = len(self._buf)
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return out
+        # Many small reads (tar headers) from megabyte chunks: slices only, never the
+        # rest of the chunk copied again on each read.
+        parts = []
+        while size != 0:
+            if self._at == len(self._buf):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self.read_bytes += len(chunk)
+                if self.read_bytes > self._cap:
+                    raise TreeTooLarge(f"the working tree is over {self._cap >> 20} MiB")
+                self._buf, self._at = chunk, 0
+            take = len(self._buf) - self._at if size < 0 else min(size, len(self._buf) - self._at)
+            parts.append(self._buf[self._at:self._at + take])
+            self._at += take
+            if size > 0:
+                size -= take
+        return b"".join(parts)
 
 
 def _under(name: str, links: set[str]) -> bool:

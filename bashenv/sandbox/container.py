@@ -35,7 +35,7 @@ from bashenv.sandbox.lifecycle import (
 )
 from bashenv.sandbox.lifecycle import flush_removals as flush_removals
 from bashenv.sandbox.output import CappedBuffer, ExecFrames
-from bashenv.sandbox.spec import AGENT_UID, AGENT_USER, ExecResult, SandboxSpec
+from bashenv.sandbox.spec import AGENT_UID, AGENT_USER, ExecResult, SandboxSpec, copy_seed_command
 from bashenv.sandbox.tools import ensure_volume, forget_volume
 
 log = logging.getLogger("bashenv.sandbox")
@@ -92,7 +92,7 @@ class Container:
                 forget_volume(spec.tools)
             raise SandboxError(f"cannot start a container from {spec.image}: {explain(exc)}") from None
         if spec.seed:
-            seeded = self.exec(["cp", "-a", f"{spec.seed}/.", f"{spec.workdir}/"],
+            seeded = self.exec(["sh", "-c", copy_seed_command(spec.seed, spec.workdir)],
                                user=str(AGENT_UID))
             if seeded.exit_code != 0:
                 self.remove()

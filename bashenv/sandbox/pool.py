@@ -14,6 +14,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from bashenv.errors import BashenvError
 from bashenv.sandbox.backend import Backend, Sandbox, get_backend
@@ -22,10 +23,13 @@ from bashenv.sandbox.shell import BashSession
 from bashenv.sandbox.spec import SandboxSpec
 
 log = logging.getLogger("bashenv.pool")
-_Entry = tuple[Sandbox, BashSession | None]
+_Entry = tuple[Sandbox, Any]  # the sandbox, and its shell or what its opener gave (or None)
 # Work done on a sandbox (and its shell) before it is handed out, e.g. tools put into it:
 # in the background for warm ones, so the taker does not wait for it.
 Prepare = Callable[[Sandbox, BashSession], None]
+# A process started on a sandbox (no shell) before it is handed out, e.g. the grading
+# script's bootstrap on its stream: an exec costs the engine 50-100 ms to start.
+Opener = Callable[[Sandbox], Any]
 
 
 class _Pools:
@@ -60,6 +64,7 @@ class WarmPool:
         self._ready: dict[tuple[object, bool], deque[_Entry]] = {}
         self._starting: dict[tuple[object, bool], int] = {}
         self._prepare: dict[tuple[object, bool], Prepare] = {}
+        self._openers: dict[tuple[object, bool], Opener] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._workers = workers
@@ -76,6 +81,16 @@ class WarmPool:
         """A started container for `spec`: warm when one is ready, else started now."""
         return self._take(spec, with_shell=False)[0]
 
+    def acquire_opened(self, spec: SandboxSpec, opener: Opener) -> tuple[Sandbox, Any]:
+        """A started container (no shell) with what `opener(box)` returned, which warm ones
+        ran in the background before they were ready. One opener per spec: the first given
+        is kept for the refills of that spec."""
+        key = (spec.key(), False)
+        with self._lock:
+            self._openers.setdefault(key, opener)
+        box, opened = self._take(spec, with_shell=False)
+        return box, opened if opened is not None else opener(box)
+
     def acquire_with_shell(self, spec: SandboxSpec,
                            prepare: Prepare | None = None) -> tuple[Sandbox, BashSession]:
         """A started container with its shell already running (the agent's sandbox), on
@@ -88,11 +103,14 @@ class WarmPool:
         return box, shell
 
     def prefill(self, spec: SandboxSpec, with_shell: bool = False,
-                prepare: Prepare | None = None) -> None:
+                prepare: Prepare | None = None, opener: Opener | None = None) -> None:
         """Start sandboxes in the background until `size` are ready or starting; with a
-        shell, `prepare` runs on each before it counts as ready."""
+        shell, `prepare` runs on each before it counts as ready; without, `opener` (see
+        acquire_opened)."""
         key = (spec.key(), with_shell)
         with self._lock:
+            if opener is not None and not with_shell:
+                self._openers.setdefault(key, opener)
             if prepare is not None:
                 if self._prepare.get(key, prepare) is not prepare:  # ready ones had another
                     self._discard_ready(key)
@@ -133,7 +151,8 @@ class WarmPool:
                 prepare = self._prepare.get(key)
                 if shell is not None and prepare is not None:
                     prepare(box, shell)
-                entry = (box, shell)
+                opener = self._openers.get(key) if shell is None else None
+                entry = (box, shell if opener is None else opener(box))
             except BashenvError:
                 box.remove()
                 raise
@@ -151,11 +170,14 @@ class WarmPool:
         """Stop refilling and remove every ready container. Idempotent."""
         with self._lock:
             self._closed = True
-            boxes = [box for queue in self._ready.values() for box, _ in queue]
+            entries = [entry for queue in self._ready.values() for entry in queue]
             self._ready.clear()
         self._starter.shutdown(wait=True, cancel_futures=True)
-        for box in boxes:
+        for box, opened in entries:
             box.remove()
+            close = None if isinstance(opened, BashSession) else getattr(opened, "close", None)
+            if close is not None:
+                close()  # what an opener gave (a stream): its socket too
 
 
 class _SharedPool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,6 +15,27 @@ if TYPE_CHECKING:
 PROCESS_RUN_ID = os.environ.get("BASHENV_RUN_ID") or f"run-{uuid.uuid4().hex[:10]}"
 AGENT_USER, AGENT_UID = "agent", 1000  # the unprivileged user agents (and tests) run as
 SEED_DIR = "/opt/bashenv/repo"  # in task images: the repository at its base commit
+
+
+def copy_seed_command(seed: str, dest: str, git_only: bool = False) -> str:
+    """A POSIX shell command that copies the directory `seed` (absolute) into the existing
+    directory `dest` as `cp -a` would, but for a git object store: `dest/.git/objects` is
+    made new and names the seed's as its alternate (git reads every base object from there
+    and writes new ones locally). The seed's objects (hundreds of small files) were most of
+    a cold start's copy and of the bytes a grading reads back from the agent's box.
+    `git_only`: only the `.git` part. Exit status non-zero when a copy fails."""
+    if not seed.startswith("/"):
+        raise ValueError(f"the seed must be an absolute path: {seed}")
+    s, d, g = shlex.quote(seed), shlex.quote(dest), shlex.quote(f"{seed}/.git")
+    objects = shlex.quote(f"{seed}/.git/objects")
+    git = (f"if [ -d {objects} ] && [ ! -L {g} ] && [ ! -L {objects} ] && "
+           f"[ ! -e {objects}/info/alternates ]; then mkdir {d}/.git && "
+           f"find {g} -mindepth 1 -maxdepth 1 ! -name objects -exec cp -a -t {d}/.git {{}} + && "
+           f"mkdir -p {d}/.git/objects/info && echo {objects} >{d}/.git/objects/info/alternates; "
+           f"elif [ -e {g} ] || [ -L {g} ]; then cp -a {g} {d}/; fi")
+    if git_only:
+        return f"{{ {git}; }}"
+    return f"{{ find {s} -mindepth 1 -maxdepth 1 ! -name .git -exec cp -a -t {d} {{}} + && {git}; }}"
 
 
 @dataclass(frozen=True)
