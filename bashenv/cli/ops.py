@@ -17,6 +17,8 @@ def bench(
     path: Path | None = TASKS_ARG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     quick: bool = typer.Option(False, help="Fewer samples (about a minute)."),
+    only: str | None = typer.Option(None, "--only", help="Comma-separated figure groups, e.g. "
+                                    "grading,resets (these two then on every task in PATH)."),
     run_id: str | None = RUN_ID_OPT,
     ray: bool = typer.Option(False, "--ray", help="Also episodes/min on 1 and 2 simulated Ray "
                              "nodes (a local cluster; root, bashenv[ray]; a few minutes)."),
@@ -33,7 +35,9 @@ def bench(
         raise typer.BadParameter("--no-local needs --ray", param_hint="--no-local")
     figures: dict[str, float] = {}
     if local:
-        figures.update(run_bench(tasks_at(path), quick=quick, progress=progress, run_id=run_id))
+        groups = {g.strip() for g in only.split(",") if g.strip()} if only is not None else None
+        figures.update(run_bench(tasks_at(path), quick=quick, progress=progress, run_id=run_id,
+                                 only=groups))
     if ray:  # the cluster room measures it; bench and cluster never import each other
         from bashenv.cluster.bench import figures as ray_figures
 
@@ -43,7 +47,7 @@ def bench(
         return
     table = Table("figure", "value", "goal", "met", title="bashenv bench")
     for key, value in figures.items():
-        goal = GOALS.get(key)
+        goal = GOALS.get(key.split("@")[0])  # `figure@task id`: the figure's goal
         met = "" if goal is None else ("[green]yes" if value <= goal else "[red]no")
         table.add_row(key, f"{value:g}", "" if goal is None else f"<= {goal:g}", met)
     Console().print(table)
