@@ -300,7 +300,7 @@ def test_a_wrong_swebench_file_is_named(tmp_path, monkeypatch):
         swebench_parsers()
     (tmp_path / "specs.json").write_text("{}")
     monkeypatch.setenv("BASHENV_SWEBENCH_SPECS", str(tmp_path / "specs.json"))
-    with pytest.raises(TaskError, match="neither a wheel nor an sdist"):
+    with pytest.raises(TaskError, match="specs.json is not a .py file, wheel or sdist"):
         swebench_parsers()
     empty = tmp_path / "empty.whl"
     zipfile.ZipFile(empty, "w").close()

@@ -20,8 +20,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
-import tarfile
-import zipfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from bashenv.cache import cache_dir
 from bashenv.errors import TaskError
+from bashenv.swebench.specs import archive_member
 
 PARSER_FILES = ("swebench/harness/log_parsers/python.py", "swebench/harness/log_parsers.py")
 MAP_NAMES = ("MAP_REPO_TO_PARSER_PY", "MAP_REPO_TO_PARSER")
@@ -98,34 +98,19 @@ def _from_given(path: Path) -> Path | None:
     cached = cache_dir() / "swebench" / f"log_parsers-{digest}.py"
     if cached.is_file():
         return cached
-    source = _member(path)
+    source = archive_member(path, PARSER_FILES)
     if source is None:
         return None
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
-    partial.write_bytes(source)
-    os.replace(partial, cached)  # atomic: a concurrent reader sees all of it or nothing
+    with tempfile.NamedTemporaryFile(dir=cached.parent, prefix=".partial-", delete=False) as out:
+        try:
+            out.write(source)
+            out.close()
+            os.replace(out.name, cached)  # atomic: a concurrent reader sees all or nothing
+        except BaseException:
+            os.unlink(out.name)
+            raise
     return cached
-
-
-def _member(archive: Path) -> bytes | None:
-    """The first of PARSER_FILES in a wheel (zip) or sdist (tar.gz, one top folder)."""
-    try:
-        if archive.suffix in (".whl", ".zip"):
-            with zipfile.ZipFile(archive) as wheel:
-                names = set(wheel.namelist())
-                return next((wheel.read(f) for f in PARSER_FILES if f in names), None)
-        if archive.name.endswith((".tar.gz", ".tgz")):
-            with tarfile.open(archive) as sdist:
-                members = {m.name.split("/", 1)[-1]: m for m in sdist.getmembers() if m.isfile()}
-                for name in PARSER_FILES:
-                    if name in members:
-                        data = sdist.extractfile(members[name])
-                        return data.read() if data is not None else None
-                return None
-    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
-        raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {archive}: {exc}") from None
-    raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {archive} is neither a wheel nor an sdist")
 
 
 @functools.cache
