@@ -67,7 +67,7 @@ def test_setup_installs_the_project_without_the_index_and_falls_back_to_it(
     log = caplog.text
     assert "build wheel(s) prepared; the project adds: six==" in log
     assert FALLBACK not in log
-    setup_layer = client().api.history(image.tag)[2]  # under WORKDIR and the labels
+    setup_layer = client().api.history(image.tag)[1]  # under the labels
     assert "setup.sh" in setup_layer["CreatedBy"] and setup_layer["Size"] < 100_000, setup_layer
     with Container(SandboxSpec(image=env_tag, run_id=rid("setup-layer"))) as env:
         wheels = env.exec(["ls", "/opt/bashenv/setup/deps/wheelhouse"]).text

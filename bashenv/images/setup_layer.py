@@ -43,7 +43,9 @@ def setup_script(seed: str, uid: int) -> str:
     """setup.sh WORKDIR [COMMAND...]: the task layer's one RUN step. Runs the commands in
     the seed copy as root; then hands what they created to the agent user and points paths
     they left in the venv (an editable install's .pth / finder) at the workdir. Only files
-    changed during the setup are searched for such paths (the whole venv took seconds)."""
+    changed during the setup are searched for such paths (the whole venv took seconds).
+    The offline attempt also skips byte-compiling: most of what pip installs then is the
+    throwaway build environment (setuptools: hundreds of .pyc files, about a second)."""
     return f"""#!/bin/sh
 workdir=$1; shift
 cd {seed} || exit 1
@@ -54,7 +56,9 @@ if [ -s {SETUP_DIR}/ca.crt ]; then  # pip behind a TLS-intercepting proxy
 fi
 for cmd in "$@"; do
   if [ -d {DEPS_DIR}/wheelhouse ]; then
-    if PIP_NO_INDEX=1 PIP_FIND_LINKS={DEPS_DIR}/wheelhouse sh -c "$cmd"; then continue; fi
+    if PIP_NO_INDEX=1 PIP_FIND_LINKS={DEPS_DIR}/wheelhouse PIP_NO_COMPILE=1 sh -c "$cmd"; then
+      continue
+    fi
     echo "bashenv: setup without the package index failed; again with it: $cmd"
   fi
   sh -c "$cmd" || {{ echo "bashenv: setup command failed: $cmd"; exit 1; }}
