@@ -238,8 +238,9 @@ def test_loaded_from_the_installed_package_by_path(sdist, tmp_path, monkeypatch)
     loaded = swebench_parsers()
     assert loaded is not None and loaded.where == str(package / "harness/log_parsers/python.py")
     parser = for_runner("astropy/astropy")
-    assert parser.log_parser.__name__ == "parse_log_pytest_v2"  # SWE-bench's function
-    assert parser.log_parser is not log_parsers.parse_pytest_v2 and parser.reads_pytest_log
+    # SWE-bench 4.1.0's file, which the built-ins are proven equal to: run as the built-in.
+    assert loaded.proven and parser.log_parser is log_parsers.parse_pytest_v2
+    assert parser.reads_pytest_log
     # A constants file of that tree finds the parsers beside it; a bare one has none.
     constants = package / "harness" / "constants" / "python.py"
     constants.parent.mkdir()
@@ -345,7 +346,8 @@ def test_swebenchs_own_parsers_are_used_when_around(theirs, sdist, monkeypatch):
                            ("swebench:parse_log_pytest_options", "parse_log_pytest_options"),
                            ("swebench:someone/else", "parse_log_pytest")):
         parser = parser_for(runner)
-        assert parser.log_parser.__name__ == family
+        # 4.1.0's own functions, run as the built-ins proven to give the same maps.
+        assert parser.log_parser is FAMILIES[family].parse
         assert parser.family is FAMILIES[family]
     with pytest.raises(KeyError, match=f"nor in {sdist}"):
         parser_for("swebench:parse_log_nope")
@@ -466,3 +468,63 @@ def test_a_coloured_verbose_run_is_read_and_trusted(tmp_path):
     assert distrust is None
     assert statuses[f"test_options.py::test_reads[{tmp_path}/data/c.txt]"] == "failed"
     assert statuses["test_options.py::test_button[MouseButton.LEFT]"] == "passed"
+
+
+def _changed_release(sdist: Path, tmp_path: Path, monkeypatch, extra: str) -> None:
+    """SWE-bench 4.1.0's parser file with `extra` appended: a release bashenv has no proof
+    for, so its functions run as they are, in a child process with a time limit."""
+    wheel = tmp_path / "swebench-4.9.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(PARSER_MEMBER, _member_text(sdist) + extra.encode())
+    monkeypatch.setenv("BASHENV_SWEBENCH_SPECS", str(wheel))
+
+
+def test_an_unproven_release_runs_swebench_own_function_in_a_child(sdist, tmp_path,
+                                                                   monkeypatch):
+    _changed_release(sdist, tmp_path, monkeypatch, "\n# a later release\n")
+    parser = for_runner("psf/requests")
+    assert not swebench_parsers().proven
+    assert parser.log_parser.__name__ == "parse_log_pytest_options"
+    log = (LOGS / "requests-2.32.3-rA.log").read_bytes()
+    assert parser.statuses(log) == log_parsers.parse_pytest_options(log.decode())
+
+
+HANGS = """
+def parse_log_pytest(log, test_spec):
+    while True:
+        pass
+
+
+def parse_log_custom(log, test_spec):
+    while True:
+        pass
+
+
+MAP_REPO_TO_PARSER_PY["pallets/flask"] = parse_log_pytest
+"""
+
+
+def test_a_parse_that_never_ends_is_cut_off(sdist, tmp_path, monkeypatch):
+    """A log crafted to make a parser backtrack for hours: past the limit, the family's
+    linear built-in reads it; a parser of no known family yields nothing (unresolved)."""
+    from bashenv.swebench import swebench_parsers as loader
+
+    _changed_release(sdist, tmp_path, monkeypatch, HANGS)
+    monkeypatch.setattr(loader, "PARSE_TIMEOUT_S", 3.0)
+    log = b"PASSED t.py::a\nFAILED t.py::b - boom\n"
+    assert for_runner("pallets/flask").statuses(log) == {"t.py::a": "PASSED", "t.py::b": "FAILED"}
+    assert for_runner("parse_log_custom").statuses(log) == {}
+
+
+def test_eval_cache_keys_follow_the_parsers_in_use(sdist, tmp_path, monkeypatch):
+    """A cached verdict is reused only under the same parser code: bashenv's built-ins, or
+    which SWE-bench file was loaded."""
+    from bashenv.swebench.evaluate import grader_digest
+
+    (tmp_path / "python.py").write_text("MAP_REPO_VERSION_TO_SPECS_PY = {}\n")
+    monkeypatch.setenv("BASHENV_SWEBENCH_SPECS", str(tmp_path / "python.py"))
+    builtin = grader_digest()
+    monkeypatch.setenv("BASHENV_SWEBENCH_SPECS", str(sdist))
+    released = grader_digest()
+    _changed_release(sdist, tmp_path, monkeypatch, "\n# a later release\n")
+    assert len({builtin, released, grader_digest()}) == 3

@@ -68,9 +68,13 @@ def _stand_in(work: Path) -> None:
 def sympy_fixture() -> dict[str, str]:
     """The repositories directory (holding sympy__sympy.git), base commit, gold patch and
     test patch; built from the cached sdist on first use."""
-    return sdist_repository("sympy", SYMPY, "ordinal", "sympy__sympy.git",
+    # The new test goes before test_rawlines, not at the end: SWE-bench's sympy parser never
+    # records a file's last test (its line ends with the file's `[OK]` / `[FAIL]`).
+    return sdist_repository("sympy", SYMPY, "ordinal-mid", "sympy__sympy.git",
                             "sympy/utilities/misc.py", BUG, "sympy/utilities/tests/test_misc.py",
-                            lambda text: text + NEW_TEST, prepare=_stand_in)
+                            lambda text: text.replace("\ndef test_rawlines():",
+                                                      NEW_TEST + "\n\ndef test_rawlines():", 1),
+                            prepare=_stand_in)
 
 
 @pytest.fixture(scope="module")

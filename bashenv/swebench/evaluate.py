@@ -58,10 +58,16 @@ def read_predictions(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def grader_digest() -> str:
-    """The code a verdict depends on: the grader, and the log parsers it may call."""
+    """The code a verdict depends on: the grader, and the log parsers it may call (bashenv's,
+    and SWE-bench's own when its package is around)."""
+    from bashenv.swebench.swebench_parsers import source_digest
+
     digest = hashlib.sha256()
-    for file in [*sorted(GRADING_DIR.glob("*.py")), Path(__file__).parent / "log_parsers.py"]:
+    here = Path(__file__).parent
+    for file in [*sorted(GRADING_DIR.glob("*.py")), here / "log_parsers.py",
+                 here / "swebench_parsers.py"]:
         digest.update(file.read_bytes())
+    digest.update(source_digest().encode())
     return digest.hexdigest()
 
 

@@ -18,6 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bashenv.swebench.swebench_parsers import LoadedParsers
 
 STATUSES = ("FAILED", "PASSED", "SKIPPED", "ERROR", "XFAIL")  # SWE-bench's TestStatus values
 # The grader's statuses, with SWE-bench's meaning: XFAIL counts as passed (its
@@ -389,15 +393,25 @@ def for_runner(target: str) -> SwebenchLogParser:
     runner = f"swebench:{target}"
     if "/" in target:
         if loaded is not None and target in loaded.by_repo:
-            name, parse = loaded.by_repo[target]
-            return SwebenchLogParser(runner, parse, FAMILIES.get(BY_NAME.get(name, name)))
+            return _swebench_own(runner, loaded, loaded.by_repo[target][0])
         target = BY_REPO.get(target, DEFAULT)
     if loaded is not None and target in loaded.by_name:
-        name, parse = loaded.by_name[target]
-        return SwebenchLogParser(runner, parse, FAMILIES.get(BY_NAME.get(name, name)))
+        return _swebench_own(runner, loaded, loaded.by_name[target][0])
     if target not in BY_NAME:
         where = f" (nor in {loaded.where})" if loaded is not None else ""
         raise KeyError(f"no test-report parser {runner!r}: SWE-bench has no log parser "
                        f"{target!r}{where}; known: {', '.join(sorted(BY_NAME))}")
     family = FAMILIES[BY_NAME[target]]
     return SwebenchLogParser(runner, family.parse, family)
+
+
+def _swebench_own(runner: str, loaded: LoadedParsers, name: str) -> SwebenchLogParser:
+    """SWE-bench's function `name`: as bashenv's built-in when the loaded file is one the
+    built-ins are proven equal to (they are linear), else run bounded in a child process."""
+    from bashenv.swebench.swebench_parsers import bounded
+
+    family = FAMILIES.get(BY_NAME.get(name, name))
+    if family is not None and loaded.proven:
+        return SwebenchLogParser(runner, family.parse, family)
+    return SwebenchLogParser(runner, bounded(loaded, name, family.parse if family else None),
+                             family)
