@@ -114,10 +114,14 @@ def bench_grading(task: Task, n: int, run_id: str = BENCH_RUN) -> dict[str, floa
             agent.reset(task, obs)
             for _ in range(2):
                 obs, *_ = env.step(agent.act(obs))
-            time.sleep(0.3)  # let the pool refill, as between real episodes
-            deadline = time.monotonic() + 30  # a grading container ready: the premise
-            while pool.ready(grader.spec) < 1 and time.monotonic() < deadline:
+            # The pool refilled (agent and grading containers), as between real episodes:
+            # the premise of this figure, and no container start competing with it.
+            spec = env.sandbox.spec if env.sandbox else None
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and (pool.ready(grader.spec) < pool.size or (
+                    spec is not None and pool.ready(spec, with_shell=True) < pool.size)):
                 time.sleep(0.02)
+            time.sleep(0.2)
             started = time.perf_counter()
             *_, info = env.step("submit")
             total = time.perf_counter() - started
