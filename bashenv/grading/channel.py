@@ -1,8 +1,9 @@
 """One grading as one process in the grading container, over one attached stream.
 
 Each Docker API round trip costs 60-90 ms, more than the rest of a grading's own work, so
-the grading script is a single exec and everything travels on its stream: the inputs go
-in on its stdin (a tar of known size, read with `head -c`); when the tests have ended it
+the grading script is a single exec (started ahead, with a warm container: BOOTSTRAP) and
+everything travels on its stream: the script, then the inputs go in on its stdin (a tar
+of known size, read with `head -c`; an agent's tree after it); when the tests have ended it
 prints a line and waits; the host then kills every process of the test user from outside
 (by cgroup) and answers on stdin; the script collects the results and writes them as a
 tar of its root-only results directory after a second line. Both lines carry a random

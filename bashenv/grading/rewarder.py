@@ -27,7 +27,7 @@ from bashenv.grading.canary import canary_reason, check
 from bashenv.grading.channel import GradingRun, input_tar, open_grading
 from bashenv.grading.diff import changed_paths
 from bashenv.grading.parsers import PARSERS, _pytest_key, hardened
-from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, put_tree, read_tree
+from bashenv.grading.tree import TREE_CAP_MB, AgentTree, TreeTooLarge, read_tree, stdin_input
 from bashenv.grading.verdict import OUTCOMES, Verdict, capped, tail
 from bashenv.images.build import AGENT_UID, AGENT_USER, SEED_DIR, TaskImage
 from bashenv.images.specs import spec_for_task
@@ -301,17 +301,6 @@ class Rewarder:
         box, stream = (self.pool.acquire_opened(self.spec, open_grading) if self.pool
                        else (self.backend.start(self.spec), None))
 
-        def tree_input() -> bytes:
-            """The tree's size line and bytes, once read (a large tree goes straight into
-            the workdir volume, which has the room: size 0 on the line)."""
-            assert tree is not None
-            read = tree.result()
-            if read.size > EMBED_TREE_MAX:
-                put_tree(box, read)
-                return b"0\n"
-            read.archive.seek(0)
-            return f"{read.size}\n".encode() + read.archive.read()
-
         try:
             sent = input_tar({str(PurePosixPath(p).relative_to(GRADE_DIR)): data
                               for p, data in inputs.items()})
@@ -322,7 +311,8 @@ class Rewarder:
             # cgroup, from the host, pass after pass (a process that keeps re-forking
             # cannot outrun it), else by the test user's kill -9 -1 in the box.
             ran = grading.run(sent, lambda: b"swept\n" if _kill_test_user(box) else b"sweep\n",
-                              then=tree_input if from_tree else None)
+                              then=None if tree is None else lambda: stdin_input(
+                                  box, tree.result(), EMBED_TREE_MAX))
             private = grading.files()
         finally:
             box.remove_later()

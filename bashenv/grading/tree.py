@@ -130,6 +130,10 @@ def read_tree(box: Sandbox, cap_mb: int = TREE_CAP_MB) -> AgentTree:
         out.close()
         raise SandboxError(f"cannot read the working tree of {box.id[:12]}: "
                            f"{box.why_dead() or exc}") from None
+    finally:  # a read stopped early (over the cap) must not keep the engine's stream open:
+        close = getattr(chunks, "close", None)  # it holds the box (its removal waits)
+        if close is not None:
+            close()
     size = out.tell()
     out.seek(0)
     return AgentTree(out, size, files, dropped)
@@ -147,3 +151,14 @@ def put_tree(box: Sandbox, tree: AgentTree) -> None:
             raise SandboxError(f"cannot write the working tree into {box.id[:12]}: {dead}") from None
         # The box is fine, so the tree itself does not fit (e.g. it filled the disk bound).
         raise TreeTooLarge(f"the working tree could not be written for grading: {why}") from None
+
+
+def stdin_input(box: Sandbox, tree: AgentTree, embed_max: int) -> bytes:
+    """What the grading script reads on stdin for `tree`: its size line, then its bytes;
+    over `embed_max` it goes straight into `box`'s workdir volume, which has the room
+    (size 0 on the line)."""
+    if tree.size > embed_max:
+        put_tree(box, tree)
+        return b"0\n"
+    tree.archive.seek(0)
+    return f"{tree.size}\n".encode() + tree.archive.read()

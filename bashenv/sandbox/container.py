@@ -193,6 +193,8 @@ class Container:
             except ENGINE_ERRORS as exc:
                 raise SandboxError(f"reading {directory} of {self.id[:12]} broke off: "
                                    f"{self.why_dead() or explain(exc)}") from None
+            finally:  # closed early (a reader stopped at a cap): the connection goes now,
+                chunks.close()  # not at some garbage collection: the engine holds the box
         return stream()
 
     def write_archive(self, directory: str, archive: IO[bytes] | bytes) -> None:
