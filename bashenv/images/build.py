@@ -104,8 +104,9 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
         for chunk in client().api.build(
             path=str(context), tag=tag, rm=True, forcerm=True, network_mode="host", decode=True,
         ):
-            if "stream" in chunk:
-                line = chunk["stream"].rstrip()
+            # One chunk may hold several lines (coalesced when the machine is busy).
+            for line in chunk.get("stream", "").splitlines():
+                line = line.rstrip()
                 if line.startswith("Step "):
                     step = line
                 elif line.startswith(" ---> ") and " " not in line[6:]:
@@ -116,6 +117,7 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
             if "error" in chunk:
                 _remove_untagged(layers)
                 output = "\n".join(tail[-10:])
+                step = _failed_setup_step(step, tail)
                 raise ImageBuildError(
                     f"building {what} failed at {step}: {chunk['error'].strip()}\n{output}"
                 )
@@ -123,6 +125,14 @@ def _docker_build(context: Path, tag: str, what: str, labels: dict[str, str]) ->
         _remove_untagged(layers)
         raise ImageBuildError(f"building {what} failed at {step}: {explain(exc)}") from None
     return layers
+
+
+def _failed_setup_step(step: str, output: list[str]) -> str:
+    """The task's setup step named by the command of it that failed (`Step 3/4 : RUN CMD`),
+    as if each command were a step of its own; setup.sh says which one it was."""
+    marker = "bashenv: setup command failed: "
+    failed = [line[len(marker):] for line in output if line.startswith(marker)]
+    return f"{step.split(' : ', 1)[0]} : RUN {failed[-1]}" if failed else step
 
 
 def _remove_untagged(layers: list[str]) -> None:
@@ -209,7 +219,8 @@ def _env_dockerfile(task: Task, base_tag: str, source: DepsSource | None) -> str
         'ENV PATH="/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"',
     ]
     if env.python_packages:
-        # ca.crt: the host's CA bundle, for pip behind a TLS-intercepting proxy.
+        # ca.crt: the host's CA bundle, for pip behind a TLS-intercepting proxy. (These steps
+        # are unchanged so that Docker's cache reuses older environments' package layers.)
         cert = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
                 "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
         # A package without a wheel here makes the step install build tools (native.py).
@@ -222,7 +233,8 @@ def _env_dockerfile(task: Task, base_tag: str, source: DepsSource | None) -> str
               f"WORKDIR {task.workdir}"]
     if source:
         cert = " ".join(f"{var}={SETUP_DIR}/ca.crt" for var in
-                        ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")) + " "
+                        ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")) + " " \
+            if ca_bundle() else ""
         extras = setup_extras(env.setup)
         declared = declared_requirements(task, extras)
         install = pip_install_step(["-r", f"{SETUP_DIR}/deps/requirements.txt", *declared], cert)
