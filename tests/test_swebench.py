@@ -382,12 +382,13 @@ def test_compiled_requirements_get_build_tools_only_when_pip_fails(tmp_path):
                                     f'case "$*" in *six*) exit 1;; esac\n'
                                     f'[ {tool} = apt-get ] && touch {tmp_path}/apt\nexit 0\n')
         (bin_dir / tool).chmod(0o755)
-    step = pip_install_step(["pip>=23", "six"], "X=1 ").replace("rm -rf /var/lib/apt/lists/*",
-                                                               "true")
+    step = pip_install_step(["pip>=23", "six"], "X=1 ", upgrade=True).replace(
+        "rm -rf /var/lib/apt/lists/*", "true")
     subprocess.run(["sh", "-c", step], check=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert calls[0] == "pip install --no-cache-dir pip>=23"
-    assert calls[1] == "pip install --no-cache-dir six"  # fails: no compiler
+    # --upgrade: a bare requirement gets pip's choice, not the base's Debian copy.
+    assert calls[0] == "pip install --no-cache-dir --upgrade pip>=23"
+    assert calls[1] == "pip install --no-cache-dir --upgrade six"  # fails: no compiler
     assert calls[2] == "apt-get update -qq"
     assert calls[3].startswith("apt-get install -y -qq --no-install-recommends build-essential")
     assert calls[4:] == [calls[0], calls[1]]

@@ -224,7 +224,7 @@ def _env_dockerfile(task: Task, base_tag: str, source: DepsSource | None) -> str
         cert = ("PIP_CERT=/tmp/bashenv-ca.crt SSL_CERT_FILE=/tmp/bashenv-ca.crt "
                 "REQUESTS_CA_BUNDLE=/tmp/bashenv-ca.crt ")
         # A package without a wheel here makes the step install build tools (native.py).
-        install = pip_install_step(env.python_packages, cert)
+        install = pip_install_step(env.python_packages, cert, upgrade=True)
         lines += ["COPY ca.crt /tmp/bashenv-ca.crt",
                   f"RUN ({install}) && rm -f /tmp/bashenv-ca.crt"]
     # The task layer's setup step, and the CA bundle it gives pip (kept: tasks need it).

@@ -60,14 +60,17 @@ def build_packages(requirements: list[str]) -> list[str]:
     return [*BUILD_TOOLS, *sorted(libs)]
 
 
-def pip_install_step(requirements: list[str], pip_env: str) -> str:
+def pip_install_step(requirements: list[str], pip_env: str, upgrade: bool = False) -> str:
     """The shell of one RUN step: pip; if it fails, the build tools, then pip again.
     `pip_env` prefixes each pip call (the CA bundle variables). A requirement on pip itself
     is installed first, alone, so that the new pip resolves and builds the rest (Debian's
-    old one is slow to resolve and lets system packages into build isolation)."""
+    old one is slow to resolve and lets system packages into build isolation). `upgrade`:
+    the requirements are resolved as in a fresh environment (SWE-bench's conda env), not
+    satisfied by the copies Debian's base ships (bullseye's pytest 6.0 for a bare `pytest`)."""
     own = [r for r in requirements if project_name(r) == "pip"]
     rest = [r for r in requirements if project_name(r) != "pip"]
-    pip = " && ".join(f"{pip_env}pip install --no-cache-dir " + " ".join(map(json.dumps, group))
+    flags = "--no-cache-dir --upgrade " if upgrade else "--no-cache-dir "
+    pip = " && ".join(f"{pip_env}pip install {flags}" + " ".join(map(json.dumps, group))
                       for group in (own, rest) if group)
     apt = ("apt-get update -qq && apt-get install -y -qq --no-install-recommends "
            + " ".join(build_packages(requirements)) + f" {PY_HEADERS}"
