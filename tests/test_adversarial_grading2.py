@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from bashenv.agents import heredoc_write
 from bashenv.env import BashSWEEnv
 from bashenv.sandbox.container import flush_removals
 
@@ -173,3 +174,50 @@ def test_tools_and_startup_files_in_the_tree_never_run_in_the_grading_box(env):
     assert reward == 1.0 and not verdict["infra"], (verdict["error"], verdict["log"][-1500:])
     assert "SHIM-RAN" not in verdict["log"], verdict["log"][-1500:]
     assert "bin/git" in verdict["changed_files"]
+
+
+# -- the environment probe: cached per image, so it must not depend on an agent's tree ------
+
+def _with_repo_dir_on_sys_path(task):
+    """`task` whose environment puts a directory of the repository on sys.path (as an
+    editable install of a src layout does)."""
+    setup = ["mkdir -p plugins && touch plugins/.keep",
+             "echo /repo/plugins > /opt/venv/lib/python3.11/site-packages/zz_plugins.pth"]
+    return task.model_copy(update={"environment": task.environment.model_copy(
+        update={"setup": setup})})
+
+
+# An honest fix that keeps its helper in a new top-level module (`lib` is also a name in /).
+LIB_FIX = [heredoc_write("lib.py", "def cut(text, width, suffix):\n"
+                         "    if width <= len(suffix):\n        return suffix[:width]\n"
+                         "    return text[:width - len(suffix)] + suffix\n"),
+           "sed -i 's/^\\(\\s*\\)return text\\[:width\\] + suffix/\\1from lib import cut\\n"
+           "\\1return cut(text, width, suffix)/' textkit/core.py && grep -c 'from lib' textkit/core.py"]
+
+
+def test_an_agents_tree_cannot_poison_the_probe_later_gradings_reuse(textkit):
+    """The first grading of an image probes the test environment (module names, plugins)
+    and the result is reused for every later grading in the process. An agent that turns a
+    repository directory on sys.path into a symlink to `/` must not make `lib`, `bin`,
+    `tmp` ... protected names for the agents graded after it."""
+    from bashenv.grading import rewarder as rewarder_module
+
+    task = _with_repo_dir_on_sys_path(textkit)
+
+    def episode(commands):
+        environment = BashSWEEnv(task, run_id=RUN, command_timeout=20)
+        try:
+            return play(environment, commands)
+        finally:
+            environment.close()
+            flush_removals()
+
+    observations, reward, verdict = episode(LIB_FIX)
+    assert observations[-1]["output"].strip() == "1"
+    assert reward == 1.0, (verdict["outcome"], verdict["reverted_config"], verdict["log"][-1500:])
+    rewarder_module._PROBES.clear()  # the next grading probes again: the attacker's
+    _, reward, _ = episode(["rm -rf plugins && ln -s / plugins"])
+    assert reward == 0.0
+    _, reward, verdict = episode(LIB_FIX)
+    assert "lib.py" not in verdict["reverted_config"], verdict["reverted_config"]
+    assert reward == 1.0, (verdict["outcome"], verdict["log"][-1500:])

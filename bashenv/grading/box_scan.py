@@ -48,10 +48,12 @@ DIFF = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--n
         "--no-relative", "--src-prefix=a/", "--dst-prefix=b/"]
 PROBE = r"""
 import json, os, sys
-work = os.path.realpath(sys.argv[1])
+works = {os.path.abspath(sys.argv[1]), os.path.realpath(sys.argv[1])}
 def outside(p):
-    p = os.path.realpath(p or ".")
-    return p != work and not p.startswith(work + os.sep)
+    # Both as written and resolved: a directory of the repository on sys.path (an editable
+    # src layout) that the agent turned into a symlink to `/` must not count as outside.
+    found = {os.path.abspath(p or "."), os.path.realpath(p or ".")}
+    return not any(q == w or q.startswith(w + os.sep) for q in found for w in works)
 paths = [p for p in sys.path if p and os.path.isdir(p) and outside(p)]
 names = set(sys.builtin_module_names) | set(getattr(sys, "stdlib_module_names", ()))
 for d in paths:
