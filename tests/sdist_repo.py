@@ -93,3 +93,17 @@ def import_sdist_instance(tmp: Path, fixture: dict[str, str], repo: str, instanc
     done = bashenv("tasks", "import", str(tmp / "instances.json"), "--repos", fixture["repos"],
                    "-o", str(tmp / "tasks"), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def validate_behaves(tmp: Path, instance_id: str, run_id: str,
+                     bashenv: Callable[..., subprocess.CompletedProcess],
+                     env: dict[str, str]) -> None:
+    """`bashenv tasks validate` of tmp/tasks: the one instance behaves (no change is
+    unresolved, the gold patch resolves)."""
+    validated = bashenv("tasks", "validate", str(tmp / "tasks"), "--run-id", run_id,
+                        "--report", str(tmp / "validate.json"), env=env)
+    result = json.loads((tmp / "validate.json").read_text())
+    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-4000:]
+    assert result["summary"]["behaves"] == [instance_id]
+    assert result["tasks"][0]["before_gold"] == "unresolved"
+    assert result["tasks"][0]["with_gold"] == "resolved"

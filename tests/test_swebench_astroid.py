@@ -11,13 +11,11 @@ The sdist (0.4 MB) and the repository built from it are cached under $BASHENV_CA
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
 from tests.conftest import rid
-from tests.sdist_repo import import_sdist_instance, sdist_repository
+from tests.sdist_repo import import_sdist_instance, sdist_repository, validate_behaves
 from tests.test_swebench_e2e import _bashenv, _spec_source
 
 ASTROID = "3.0.3"
@@ -59,10 +57,4 @@ def test_astroid_instance_imports_with_swebench_own_spec_and_validates(astroid_t
     assert task["metadata"]["spec"].startswith("swebench (") and task["metadata"]["python"] == "3.9"
     assert task["environment"]["python_packages"] == ["pip>=23", "pytest"]
     assert task["tests"]["command"] == "python -m pytest -rA tests/test_modutils.py"
-    validated = _bashenv("tasks", "validate", str(tmp / "tasks"), "--run-id", rid("swe-astroid"),
-                         "--report", str(tmp / "validate.json"), env=env)
-    result = json.loads((tmp / "validate.json").read_text())
-    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-4000:]
-    assert result["summary"]["behaves"] == [IID]
-    assert result["tasks"][0]["before_gold"] == "unresolved"
-    assert result["tasks"][0]["with_gold"] == "resolved"
+    validate_behaves(tmp, IID, rid("swe-astroid"), _bashenv, env)

@@ -23,7 +23,7 @@ import subprocess
 import pytest
 
 from tests.conftest import rid
-from tests.sdist_repo import import_sdist_instance, sdist_repository
+from tests.sdist_repo import import_sdist_instance, sdist_repository, validate_behaves
 from tests.test_swebench_e2e import _bashenv, _spec_source
 
 DJANGO = "3.0.14"
@@ -96,13 +96,7 @@ def test_django_environment_builds_what_has_no_wheel(django_tasks):
 
 def test_django_gold_resolves_no_change_and_a_wrong_fix_do_not(django_tasks):
     tmp, env, fixture = django_tasks
-    validated = _bashenv("tasks", "validate", str(tmp / "tasks"), "--run-id", rid("swe-django"),
-                         "--report", str(tmp / "validate.json"), env=env)
-    result = json.loads((tmp / "validate.json").read_text())
-    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-4000:]
-    assert result["summary"]["behaves"] == [IID]
-    assert result["tasks"][0]["before_gold"] == "unresolved"
-    assert result["tasks"][0]["with_gold"] == "resolved"
+    validate_behaves(tmp, IID, rid("swe-django"), _bashenv, env)
 
     wrong = fixture["gold"].replace("phone.lower()", "phone.upper()")
     preds = [{"instance_id": IID, "model_name_or_path": m, "model_patch": p}

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import rid
-from tests.sdist_repo import import_sdist_instance, sdist_repository
+from tests.sdist_repo import import_sdist_instance, sdist_repository, validate_behaves
 from tests.test_swebench_e2e import _bashenv, _spec_source
 
 SYMPY = "1.12"
@@ -106,13 +106,7 @@ def test_sympy_task_is_imported_as_swebench_runs_it(sympy_tasks):
 
 def test_sympy_gold_resolves_no_change_and_a_wrong_fix_do_not(sympy_tasks):
     tmp, env, fixture = sympy_tasks
-    validated = _bashenv("tasks", "validate", str(tmp / "tasks"), "--run-id", rid("swe-sympy"),
-                         "--report", str(tmp / "validate.json"), env=env)
-    result = json.loads((tmp / "validate.json").read_text())
-    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-4000:]
-    assert result["summary"]["behaves"] == [IID]
-    assert result["tasks"][0]["before_gold"] == "unresolved"
-    assert result["tasks"][0]["with_gold"] == "resolved"
+    validate_behaves(tmp, IID, rid("swe-sympy"), _bashenv, env)
 
     # abs(n) % 10 fixes -21 but breaks 11-13 (and -11): test_ordinal and the new test fail.
     wrong = fixture["gold"].replace("+    k = abs(n) % 100", "+    k = abs(n) % 10")
