@@ -221,3 +221,47 @@ def test_an_agents_tree_cannot_poison_the_probe_later_gradings_reuse(textkit):
     _, reward, verdict = episode(LIB_FIX)
     assert "lib.py" not in verdict["reverted_config"], verdict["reverted_config"]
     assert reward == 1.0, (verdict["outcome"], verdict["log"][-1500:])
+
+
+# Debian's own sitecustomize (the base image's) imports this module when it exists: so it
+# runs wherever Python starts with the repository's `plugins/` on sys.path and site on.
+APPORT_HOOK = '''import atexit, os
+def install():
+    pass
+try:
+    with open("/tmp/stolen", "w") as out:
+        out.write("STOLEN " + open("/bashenv_grade/in/token").read())
+    os.chmod("/tmp/stolen", 0o644)
+except OSError:
+    pass
+atexit.register(print, '{"names": [], "plugins": []}')
+'''
+SHOW_STOLEN = ("import atexit as _atexit, os as _os\nif _os.path.exists('/tmp/stolen'):\n"
+               "    _atexit.register(print, open('/tmp/stolen').read())\n")
+
+
+def test_no_code_of_the_tree_runs_at_interpreter_start_up(textkit):
+    """A module the image's start-up imports when present (Debian's sitecustomize tries
+    `apport_python_hook`), put in a repository directory on sys.path, must run neither in
+    the environment probe (there it read the grader's inputs, still open, and forged the
+    probe's answer, which every later grading of the image reuses: no stdlib name
+    protected any more) nor when the tests start."""
+    from bashenv.grading import rewarder as rewarder_module
+
+    task = _with_repo_dir_on_sys_path(textkit)
+
+    def episode(commands):
+        environment = BashSWEEnv(task, run_id=RUN, command_timeout=20)
+        try:
+            return play(environment, commands)
+        finally:
+            environment.close()
+            flush_removals()
+
+    rewarder_module._PROBES.clear()
+    _, reward, verdict = episode([heredoc_write("plugins/apport_python_hook.py", APPORT_HOOK),
+                                  f"cat >> textkit/__init__.py <<'EOF'\n{SHOW_STOLEN}EOF"])
+    assert "STOLEN" not in verdict["log"], verdict["log"][-1500:]
+    _, _, later = episode([heredoc_write("inspect.py", "print('shadow')\n")])
+    assert later["reverted_config"] == ["inspect.py"], later["reverted_config"]
+    assert reward == 0.0 and "plugins/apport_python_hook.py" in verdict["reverted_config"]

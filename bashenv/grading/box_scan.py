@@ -46,8 +46,16 @@ PATCH_CAP = 1 << 20  # a model_patch over this is left out (none rather than a c
 PATHSPEC_MAX = 2000  # changed paths named to git (more: git looks at the whole tree)
 DIFF = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames",
         "--no-relative", "--src-prefix=a/", "--dst-prefix=b/"]
+# Run as `python3 -I -S`: the site set-up is done by hand, without sitecustomize or
+# usercustomize, which would be looked up on a sys.path that may hold repository
+# directories (an editable install). What those start-up modules (outside the repository)
+# and .pth lines import is listed with the names: a new module of that name in the
+# repository would load at the tests' start-up (Debian's sitecustomize tries
+# `apport_python_hook`).
 PROBE = r"""
-import json, os, sys
+import ast, json, os, site, sys
+site.ENABLE_USER_SITE = False
+site.addsitepackages(site.venv(site.removeduppaths()))
 works = {os.path.abspath(sys.argv[1]), os.path.realpath(sys.argv[1])}
 def outside(p):
     # Both as written and resolved: a directory of the repository on sys.path (an editable
@@ -56,9 +64,27 @@ def outside(p):
     return not any(q == w or q.startswith(w + os.sep) for q in found for w in works)
 paths = [p for p in sys.path if p and os.path.isdir(p) and outside(p)]
 names = set(sys.builtin_module_names) | set(getattr(sys, "stdlib_module_names", ()))
+def imported(source):
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    found |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return {m.split(".")[0] for m in found}
 for d in paths:
     for entry in os.listdir(d):
         names.add(entry.split(".", 1)[0])
+        path = os.path.join(d, entry)
+        try:
+            if entry in ("sitecustomize.py", "usercustomize.py"):
+                names.update(imported(open(path, "rb").read()))
+            elif entry.endswith(".pth"):
+                for line in open(path, encoding="utf-8", errors="replace"):
+                    if line.startswith(("import ", "import\t")):
+                        names.update(imported(line))
+        except OSError:
+            pass
 plugins = []
 try:
     from importlib import metadata
@@ -228,7 +254,7 @@ def implicit_load(rel, job):
 def probe(job):
     user = job["user"]
     cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups",
-           "python3", "-I", "-c", PROBE, job["workdir"]]
+           "python3", "-I", "-S", "-c", PROBE, job["workdir"]]
     done = subprocess.run(cmd, cwd="/", capture_output=True, timeout=60)
     if done.returncode != 0:
         sys.stderr.write(done.stderr.decode("utf-8", "replace")[-2000:])
@@ -239,6 +265,8 @@ def probe(job):
 def prepare(job):
     work, seed = os.fsencode(job["workdir"]), os.fsencode(job["seed"])
     base = walk(seed)
+    # Before the agent's tree is in (a diff is applied before this process starts).
+    found = job.get("probe") or probe(job)
     if job.get("tree_on_stdin"):
         receive_tree(work, job["tree_error"])
     changed = changed_paths(work, seed, base)
@@ -256,7 +284,6 @@ def prepare(job):
             touched.append(rel)
             gone.add(rel)
             revert(work, seed, rel)
-    found = job.get("probe") or probe(job)
     protected = set(found["names"]) | ALWAYS_PROTECTED
     for rel in changed:
         if not os.path.lexists(os.path.join(work, rel)) and not os.path.lexists(os.path.join(seed, rel)):
