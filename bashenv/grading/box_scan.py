@@ -432,6 +432,9 @@ def write_private(job, name, data):
 
 
 def main():
+    # The inputs (token, job, hidden tests) close to everyone but root before anything runs
+    # as the test user (the probe), not only before the tests.
+    os.chmod(os.path.dirname(os.path.abspath(sys.argv[2])), 0o700)
     with open(sys.argv[2]) as handle:
         job = json.load(handle)
     prepare(job)
