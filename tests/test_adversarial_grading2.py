@@ -265,3 +265,39 @@ def test_no_code_of_the_tree_runs_at_interpreter_start_up(textkit):
     _, _, later = episode([heredoc_write("inspect.py", "print('shadow')\n")])
     assert later["reverted_config"] == ["inspect.py"], later["reverted_config"]
     assert reward == 0.0 and "plugins/apport_python_hook.py" in verdict["reverted_config"]
+
+
+# -- a plain diff (predictions): `patch --fuzz` is the last way it is applied ---------------
+
+# git apply refuses any path in `.git`; GNU patch does not. A smudge filter in the grading
+# box's git would then run as root when the hidden tests are written with git apply.
+GIT_DIR_DIFF = """diff --git a/.git/info/attributes b/.git/info/attributes
+new file mode 100644
+--- /dev/null
++++ b/.git/info/attributes
+@@ -0,0 +1 @@
++*.py filter=pwn
+diff --git a/.git/pwn.sh b/.git/pwn.sh
+new file mode 100644
+--- /dev/null
++++ b/.git/pwn.sh
+@@ -0,0 +1,2 @@
++echo SMUDGED-AS-$(id -u) >&2
++sed 's/assert /assert True or /'
+diff --git a/.git/config b/.git/config
+--- a/.git/config
++++ b/.git/config
+@@ -1,1 +1,4 @@
+ [core]
++[filter "pwn"]
++\tsmudge = sh .git/pwn.sh
++\tclean = cat
+"""
+
+def test_a_diff_into_the_grading_boxs_git_is_not_applied(textkit, textkit_image):
+    from bashenv.grading import Rewarder
+
+    verdict = Rewarder(textkit, textkit_image, RUN).grade(GIT_DIR_DIFF)
+    assert "SMUDGED-AS" not in verdict.log, verdict.log[-1500:]
+    assert verdict.reward == 0.0 and verdict.outcome in ("patch_failed", "unresolved"), (
+        verdict.outcome, verdict.error, verdict.log[-1500:])

@@ -29,8 +29,13 @@ def apply_snippet(patch: str, git: str, seed: str, fail_code: int) -> str:
     branches = [f"{'if' if i == 0 else 'elif'} {cmd} >/dev/null 2>&1; then "
                 f"echo '{MARK} {method}'"
                 for i, (cmd, method) in enumerate(zip(attempts, METHODS, strict=True))]
+    # git apply refuses any path in `.git`, patch(1) does not: the grader's git (whose
+    # config and info/attributes the hidden tests' `git apply` reads, as root: a smudge
+    # filter there would run) is put back from the seed whatever the diff did to it.
+    git_back = f"rm -rf .git && {copy_seed_command(seed, '.', git_only=True)} || exit {fail_code}"
     return (f"if [ -s {p} ]; then " + "; ".join(branches)
-            + f"; else {git} apply --check {p}; echo '{MARK} failed'; exit {fail_code}; fi; fi")
+            + f"; else {git} apply --check {p}; echo '{MARK} failed'; exit {fail_code}; fi; "
+            + f"{git_back}; fi")
 
 
 def applied_with(log: str) -> str | None:
