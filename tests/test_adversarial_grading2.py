@@ -259,8 +259,10 @@ def test_no_code_of_the_tree_runs_at_interpreter_start_up(textkit):
             flush_removals()
 
     rewarder_module._PROBES.clear()
+    # A tree over EMBED_TREE_MAX goes in by the archive API, maybe before the probe runs.
     _, reward, verdict = episode([heredoc_write("plugins/apport_python_hook.py", APPORT_HOOK),
-                                  f"cat >> textkit/__init__.py <<'EOF'\n{SHOW_STOLEN}EOF"])
+                                  f"cat >> textkit/__init__.py <<'EOF'\n{SHOW_STOLEN}EOF",
+                                  "head -c 20000000 /dev/urandom > blob.bin"])
     assert "STOLEN" not in verdict["log"], verdict["log"][-1500:]
     _, _, later = episode([heredoc_write("inspect.py", "print('shadow')\n")])
     assert later["reverted_config"] == ["inspect.py"], later["reverted_config"]
