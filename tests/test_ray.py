@@ -522,7 +522,9 @@ def test_eval_on_ray_resumes_and_matches_a_local_eval_file_for_file(report):
 def test_run_with_a_registry_pulls_the_task_images_on_the_nodes(report):
     reg = report["registry"]
     assert "error" not in reg, reg["error"]
-    assert all(p["built"] == 1 and p["pushed"] == 1 for p in reg["pushed_by_first"]), reg
+    # The first node builds each task's images (its environment layer too, unless an
+    # earlier task's is the same) and pushes what it built.
+    assert all(p["built"] >= 1 and p["pushed"] == p["built"] for p in reg["pushed_by_first"]), reg
     assert reg["rc"] == 0, reg["out"]
     records = reg["records"]
     assert len(records) == 3 and all(r["resolved"] for r in records), records

@@ -9,7 +9,6 @@ import datetime
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow as pa  # the dev extra installs it
 import pyarrow.parquet as pq
@@ -17,9 +16,9 @@ import pytest
 
 from bashenv.errors import TaskError
 from bashenv.swebench.instances import read_instances
+from tests.test_swebench_e2e import SAMPLE  # the sample, found beside any clone
 
 USES_ENGINE = False
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "swebench-sample"
 IDS = "pallets__flask-4992,psf__requests-2317,pytest-dev__pytest-7373"
 
 

@@ -5,15 +5,14 @@ prediction object; bad ones are named errors."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from bashenv.errors import TaskError
 from bashenv.swebench.evaluate import read_predictions
+from tests.test_swebench_e2e import SAMPLE  # the sample, found beside any clone
 
 USES_ENGINE = False
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "swebench-sample"
 
 
 def _preds() -> list[dict]:
