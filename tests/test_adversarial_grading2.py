@@ -195,6 +195,16 @@ LIB_FIX = [heredoc_write("lib.py", "def cut(text, width, suffix):\n"
            "\\1return cut(text, width, suffix)/' textkit/core.py && grep -c 'from lib' textkit/core.py"]
 
 
+def _episode(task, commands):
+    """One episode of `commands` in a fresh env (and its own grading) on `task`."""
+    environment = BashSWEEnv(task, run_id=RUN, command_timeout=20)
+    try:
+        return play(environment, commands)
+    finally:
+        environment.close()
+        flush_removals()
+
+
 def test_an_agents_tree_cannot_poison_the_probe_later_gradings_reuse(textkit):
     """The first grading of an image probes the test environment (module names, plugins)
     and the result is reused for every later grading in the process. An agent that turns a
@@ -204,21 +214,13 @@ def test_an_agents_tree_cannot_poison_the_probe_later_gradings_reuse(textkit):
 
     task = _with_repo_dir_on_sys_path(textkit)
 
-    def episode(commands):
-        environment = BashSWEEnv(task, run_id=RUN, command_timeout=20)
-        try:
-            return play(environment, commands)
-        finally:
-            environment.close()
-            flush_removals()
-
-    observations, reward, verdict = episode(LIB_FIX)
+    observations, reward, verdict = _episode(task, LIB_FIX)
     assert observations[-1]["output"].strip() == "1"
     assert reward == 1.0, (verdict["outcome"], verdict["reverted_config"], verdict["log"][-1500:])
     rewarder_module._PROBES.clear()  # the next grading probes again: the attacker's
-    _, reward, _ = episode(["rm -rf plugins && ln -s / plugins"])
+    _, reward, _ = _episode(task, ["rm -rf plugins && ln -s / plugins"])
     assert reward == 0.0
-    _, reward, verdict = episode(LIB_FIX)
+    _, reward, verdict = _episode(task, LIB_FIX)
     assert "lib.py" not in verdict["reverted_config"], verdict["reverted_config"]
     assert reward == 1.0, (verdict["outcome"], verdict["log"][-1500:])
 
@@ -249,22 +251,14 @@ def test_no_code_of_the_tree_runs_at_interpreter_start_up(textkit):
     from bashenv.grading import rewarder as rewarder_module
 
     task = _with_repo_dir_on_sys_path(textkit)
-
-    def episode(commands):
-        environment = BashSWEEnv(task, run_id=RUN, command_timeout=20)
-        try:
-            return play(environment, commands)
-        finally:
-            environment.close()
-            flush_removals()
-
     rewarder_module._PROBES.clear()
     # A tree over EMBED_TREE_MAX goes in by the archive API, maybe before the probe runs.
-    _, reward, verdict = episode([heredoc_write("plugins/apport_python_hook.py", APPORT_HOOK),
-                                  f"cat >> textkit/__init__.py <<'EOF'\n{SHOW_STOLEN}EOF",
-                                  "head -c 20000000 /dev/urandom > blob.bin"])
+    _, reward, verdict = _episode(task, [
+        heredoc_write("plugins/apport_python_hook.py", APPORT_HOOK),
+        f"cat >> textkit/__init__.py <<'EOF'\n{SHOW_STOLEN}EOF",
+        "head -c 20000000 /dev/urandom > blob.bin"])
     assert "STOLEN" not in verdict["log"], verdict["log"][-1500:]
-    _, _, later = episode([heredoc_write("inspect.py", "print('shadow')\n")])
+    _, _, later = _episode(task, [heredoc_write("inspect.py", "print('shadow')\n")])
     assert later["reverted_config"] == ["inspect.py"], later["reverted_config"]
     assert reward == 0.0 and "plugins/apport_python_hook.py" in verdict["reverted_config"]
 
