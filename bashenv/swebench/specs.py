@@ -92,18 +92,26 @@ def archive_member(path: Path, names: tuple[str, ...]) -> bytes | None:
     raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} is not a .py file, wheel or sdist")
 
 
-def extracted(path: Path, files: dict[str, tuple[str, ...]]) -> Path:
-    """A folder under the cache holding, per relative path of `files`, the first of its
-    archive members found in the wheel/sdist `path`; made once per archive content, whole
-    or not at all (a rename), so concurrent importers never see half of it."""
+# What bashenv reads of a swebench wheel/sdist: where it is put → the members it may be.
+EXTRACTED = {"harness/constants/python.py": SPEC_FILES,
+             "harness/test_spec/python.py": (TEST_SPEC_FILE,),
+             "harness/log_parsers/python.py": ("swebench/harness/log_parsers/python.py",
+                                               "swebench/harness/log_parsers.py")}
+
+
+def extracted(path: Path) -> Path:
+    """A folder under the cache holding, per relative path of EXTRACTED, the first of its
+    archive members found in the wheel/sdist `path` (specs and log parsers alike); made
+    once per archive content, whole or not at all (a rename), so concurrent importers never
+    see half of it."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    folder = cache_dir() / "swebench" / f"extracted-{digest}"
+    folder = cache_dir() / "swebench" / f"unpacked-{digest}"
     if folder.is_dir():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
     try:
-        for relative, names in files.items():
+        for relative, names in EXTRACTED.items():
             data = archive_member(path, names)
             if data is not None:
                 (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -120,8 +128,7 @@ def _spec_file_from(path: Path) -> Path:
     where SWE-bench keeps its list of replaced packages) once into the cache; or `path`."""
     if path.suffix == ".py":
         return path
-    folder = extracted(path, {"harness/constants/python.py": SPEC_FILES,
-                              "harness/test_spec/python.py": (TEST_SPEC_FILE,)})
+    folder = extracted(path)
     constants = folder / "harness" / "constants" / "python.py"
     if not constants.is_file():
         raise TaskError(f"$BASHENV_SWEBENCH_SPECS: {path} holds none of {', '.join(SPEC_FILES)}")

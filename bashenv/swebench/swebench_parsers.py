@@ -23,18 +23,16 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bashenv.cache import cache_dir
 from bashenv.errors import TaskError
-from bashenv.swebench.specs import archive_member
+from bashenv.swebench.specs import EXTRACTED, extracted
 
-PARSER_FILES = ("swebench/harness/log_parsers/python.py", "swebench/harness/log_parsers.py")
+PARSER_FILES = EXTRACTED["harness/log_parsers/python.py"]
 MAP_NAMES = ("MAP_REPO_TO_PARSER_PY", "MAP_REPO_TO_PARSER")
 Parse = Callable[[str], dict[str, str]]
 # sha256 of the log-parser files whose functions bashenv's built-ins give identical maps to.
@@ -105,23 +103,8 @@ def _from_given(path: Path) -> Path | None:
         harness = next((p for p in path.parents if p.name == "harness"), None)
         root = harness.parent.parent if harness is not None else None
         return next((root / f for f in PARSER_FILES if (root / f).is_file()), None) if root else None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    cached = cache_dir() / "swebench" / f"log_parsers-{digest}.py"
-    if cached.is_file():
-        return cached
-    source = archive_member(path, PARSER_FILES)
-    if source is None:
-        return None
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cached.parent, prefix=".partial-", delete=False) as out:
-        try:
-            out.write(source)
-            out.close()
-            os.replace(out.name, cached)  # atomic: a concurrent reader sees all or nothing
-        except BaseException:
-            os.unlink(out.name)
-            raise
-    return cached
+    found = extracted(path) / "harness" / "log_parsers" / "python.py"
+    return found if found.is_file() else None
 
 
 @functools.cache
